@@ -1,0 +1,3 @@
+from gaitpipe.cli.app import run
+
+run()

@@ -1,0 +1,8 @@
+"""Gait encoders: one file per architecture, shared layers in ``layers``, presets in a registry."""
+from gaitpipe.models.base import EncoderOutput, GaitEncoder, flatten_for_search
+from gaitpipe.models.registry import create_model, list_models, register_model
+
+# Architecture modules register their presets on import (add new ones here).
+from gaitpipe.models import gaitbase  # noqa: E402,F401
+
+__all__ = ["EncoderOutput", "GaitEncoder", "create_model", "flatten_for_search", "list_models", "register_model"]

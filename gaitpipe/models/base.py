@@ -1,0 +1,131 @@
+"""The one inference contract every gait encoder follows.
+
+``embed(frames, lengths) -> [n, parts, dim]``: ``frames`` is ``[n, T, 64, 44]`` silhouettes in
+[0, 1] (``[n, T, 3, 64, 44]`` soft-masked RGB for GaitNet), zero-padded past each sequence's
+length. Padding never changes an embedding because sequences are run in groups of equal true
+length, trimmed to that length (3D convolutions and temporal strides would otherwise see the
+padding). Architectures implement :meth:`GaitEncoder.forward_fixed` on such a group.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class EncoderOutput:
+    embeddings: torch.Tensor  #: [n, parts, dim] features used for retrieval
+    logits: torch.Tensor | None = None  #: [n, parts, classes] BNNeck logits (training only)
+    extras: dict[str, Any] = field(default_factory=dict)  #: architecture-specific (e.g. GaitNet)
+
+
+class GaitEncoder(nn.Module):
+    """Base class: subclasses set ``arch``, ``config``, ``input_kind`` and implement ``forward_fixed``."""
+
+    arch: str = ""
+    input_kind: str = "silhouette"  #: "silhouette" ([n,T,64,44]) or "rgb" ([n,T,3,64,44])
+    #: sequences shorter than this are repeated cyclically (temporal strides/kernels need frames).
+    min_frames: int = 1
+    preset: str = ""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+
+    # -- what subclasses provide -------------------------------------------------------------
+    @property
+    def parts(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def embed_dim(self) -> int:
+        raise NotImplementedError
+
+    def forward_fixed(self, frames: torch.Tensor) -> EncoderOutput:
+        """Run a batch whose sequences all have exactly ``frames.shape[1]`` valid frames."""
+        raise NotImplementedError
+
+    # -- shared machinery --------------------------------------------------------------------
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> EncoderOutput:
+        n, t = frames.shape[:2]
+        if lengths is None:
+            return self.forward_fixed(self._pad_to_min(frames))
+        lengths = torch.as_tensor(lengths, device="cpu").long()
+        if lengths.shape != (n,) or int(lengths.min()) < 1 or int(lengths.max()) > t:
+            raise ValueError(f"lengths must be {n} values in 1..{t}, got {lengths.tolist()}")
+        if bool((lengths == t).all()):
+            return self.forward_fixed(self._pad_to_min(frames))
+        outputs: list[tuple[torch.Tensor, EncoderOutput]] = []
+        for length in torch.unique(lengths).tolist():
+            idx = torch.nonzero(lengths == length).flatten().to(frames.device)
+            group = frames.index_select(0, idx)[:, :length]
+            outputs.append((idx, self.forward_fixed(self._pad_to_min(group))))
+        return _scatter_outputs(outputs, n)
+
+    def _pad_to_min(self, frames: torch.Tensor) -> torch.Tensor:
+        t = frames.shape[1]
+        if t >= self.min_frames:
+            return frames
+        reps = -(-self.min_frames // t)
+        return frames.repeat(1, reps, *([1] * (frames.dim() - 2)))[:, : self.min_frames]
+
+    @torch.inference_mode()
+    def embed(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """[n, parts, dim] retrieval features, computed in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(frames, lengths).embeddings.float()
+        finally:
+            self.train(was_training)
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata stored in checkpoints."""
+        return {
+            "arch": self.arch,
+            "preset": self.preset,
+            "config": dataclasses.asdict(self.config),
+            "input_kind": self.input_kind,
+            "input_size": [64, 44],
+            "parts": self.parts,
+            "embed_dim": self.embed_dim,
+        }
+
+
+def _scatter_outputs(outputs: list[tuple[torch.Tensor, EncoderOutput]], n: int) -> EncoderOutput:
+    first = outputs[0][1]
+
+    def gather(get):
+        ref = get(first)
+        if ref is None:
+            return None
+        out = ref.new_zeros((n, *ref.shape[1:]))
+        for idx, o in outputs:
+            out[idx] = get(o)
+        return out
+
+    extras = {}
+    for key, value in first.extras.items():
+        if torch.is_tensor(value) and value.shape[:1] == first.embeddings.shape[:1]:
+            extras[key] = gather(lambda o, k=key: o.extras[k])
+    return EncoderOutput(gather(lambda o: o.embeddings), gather(lambda o: o.logits), extras)
+
+
+def flatten_for_search(embeddings: torch.Tensor | "np.ndarray"):  # noqa: F821
+    """[n, P, D] -> [n, P*D] unit vectors whose inner product is the part-averaged cosine.
+
+    Each part is L2-normalised and scaled by 1/sqrt(P), so ``<a, b> = mean_p cos(a_p, b_p)``:
+    the cosine variant of the field's per-part distance (anchors.md section 2), and FAISS
+    inner-product search ranks exactly as ``1 - mean_p cos`` does.
+    """
+    import numpy as np
+
+    is_numpy = isinstance(embeddings, np.ndarray)
+    x = torch.as_tensor(embeddings).float()
+    x = torch.nn.functional.normalize(x, dim=-1) / (x.shape[1] ** 0.5)
+    x = x.reshape(x.shape[0], -1)
+    return x.numpy() if is_numpy else x

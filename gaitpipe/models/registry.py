@@ -1,0 +1,37 @@
+"""Model registry in the timm style: presets are functions registered by name.
+
+    @register_model
+    def gaitbase_casiab(**overrides) -> GaitEncoder: ...
+
+registers ``gaitbase-casiab`` (underscores become hyphens). ``create_model(name, **config)``
+builds a preset, overriding any field of its config dataclass.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from gaitpipe.errors import WeightsError
+
+_PRESETS: dict[str, Callable] = {}
+
+
+def register_model(fn: Callable) -> Callable:
+    name = fn.__name__.replace("_", "-")
+    if name in _PRESETS:
+        raise RuntimeError(f"model preset {name!r} registered twice")
+    _PRESETS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_PRESETS)
+
+
+def create_model(name: str, **config):
+    """Build the preset ``name`` (e.g. ``gaitbase-casiab``); keyword arguments override its config."""
+    key = name.replace("_", "-")
+    if key not in _PRESETS:
+        raise WeightsError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    model = _PRESETS[key](**config)
+    model.preset = key
+    return model

@@ -1,0 +1,1 @@
+"""Silhouette normalisation (OpenGait-exact) and per-track silhouette assembly."""
