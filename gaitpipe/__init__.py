@@ -9,4 +9,15 @@ __version__ = "0.1.0"
 from gaitpipe.errors import GaitpipeError  # noqa: E402
 from gaitpipe.types import Frame, PersonDetections, SilhouetteSequence, VideoInfo  # noqa: E402
 
-__all__ = ["Frame", "GaitpipeError", "PersonDetections", "SilhouetteSequence", "VideoInfo", "__version__"]
+__all__ = ["Frame", "GaitpipeError", "Pipeline", "PersonDetections", "SilhouetteSequence", "VideoInfo", "__version__"]
+
+# Heavy parts load on first use, so `import gaitpipe` (and `gaitpipe --help`) stays light.
+_LAZY = {"Pipeline": "gaitpipe.pipeline", "Gallery": "gaitpipe.gallery"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gaitpipe' has no attribute {name!r}")

@@ -6,6 +6,7 @@ every :class:`~gaitpipe.errors.GaitpipeError` into one ``error: ...`` line and a
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -23,33 +24,56 @@ app = typer.Typer(
 # Command modules, imported for their registrations on `app` (add new ones here).
 _COMMAND_MODULES = [
     "gaitpipe.cli.extract",
+    "gaitpipe.cli.train",
+    "gaitpipe.cli.evaluate",
+    "gaitpipe.cli.weights",
+    "gaitpipe.cli.enroll",
+    "gaitpipe.cli.gallery",
+    "gaitpipe.cli.synth",
+    "gaitpipe.cli.demo",
 ]
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _click():
+    # typer >= 0.29 vendors click as typer._click; older typer depends on the click package.
     try:
-        app(args=argv, standalone_mode=False)
+        from typer import _click as click
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        import click
+    return click
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status instead of raising (so tests can call it)."""
+    click = _click()
+    try:
+        result = app(args=argv, standalone_mode=False)
     except GaitpipeError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return 130
-    except SystemExit as exc:  # typer/click usage errors and explicit exits
+    except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("error: aborted", err=True)
-            return 1
-        raise
-    return 0
+    except click.exceptions.ClickException as exc:  # usage errors: click's own one-line message
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except OSError as exc:  # disk full, permission denied, ...: the user can act on these
+        typer.echo(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
+        return 1
+    except Exception as exc:  # a bug of ours: one line, the traceback only on request
+        if os.environ.get("GAITPIPE_DEBUG"):
+            raise
+        typer.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with GAITPIPE_DEBUG=1 for the traceback", err=True)
+        return 1
+    # standalone_mode=False returns typer.Exit codes as ints and command return values otherwise.
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:

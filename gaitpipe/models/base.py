@@ -31,6 +31,10 @@ class GaitEncoder(nn.Module):
     #: sequences shorter than this are repeated cyclically (temporal strides/kernels need frames).
     min_frames: int = 1
     preset: str = ""
+    #: parameter-name prefixes of the training-only classifier (left out of "params without classifier").
+    classifier_prefixes: tuple[str, ...] = ()
+    #: config overrides giving a tiny model with the same structure, for fast shape/gradient tests.
+    test_overrides: dict[str, Any] = {}
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -44,6 +48,35 @@ class GaitEncoder(nn.Module):
     @property
     def embed_dim(self) -> int:
         raise NotImplementedError
+
+    def tiny_overrides(self) -> dict[str, Any]:
+        """Config overrides for a tiny model of the same structure as this one (fast tests).
+
+        ``test_overrides`` when the class sets it; otherwise every channel-like config field is
+        narrowed 8x (at least 4) and the class count set to 5.
+        """
+        if self.test_overrides:
+            return dict(self.test_overrides)
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self.config):
+            v = getattr(self.config, f.name)
+            if "channel" in f.name and isinstance(v, (tuple, list)) and all(isinstance(c, int) for c in v):
+                out[f.name] = tuple(c if c <= 3 else max(4, c // 8) for c in v)
+            elif f.name.endswith("_dim") and isinstance(v, int) and v > 3:
+                out[f.name] = max(4, v // 8)
+            elif f.name == "num_classes":
+                out[f.name] = 5
+        return out
+
+    @property
+    def part_layout(self) -> list[int]:
+        """Number of horizontal parts per pooling level, top to bottom (sums to ``parts``)."""
+        return [self.parts]
+
+    def num_parameters(self, include_classifier: bool = True) -> int:
+        """Trainable parameters; ``include_classifier=False`` leaves out the BNNeck class weights."""
+        skip = () if include_classifier else tuple(self.classifier_prefixes)
+        return sum(p.numel() for n, p in self.named_parameters() if p.requires_grad and not n.startswith(skip))
 
     def forward_fixed(self, frames: torch.Tensor) -> EncoderOutput:
         """Run a batch whose sequences all have exactly ``frames.shape[1]`` valid frames."""
@@ -92,6 +125,7 @@ class GaitEncoder(nn.Module):
             "input_kind": self.input_kind,
             "input_size": [64, 44],
             "parts": self.parts,
+            "part_layout": list(self.part_layout),
             "embed_dim": self.embed_dim,
         }
 
@@ -129,3 +163,21 @@ def flatten_for_search(embeddings: torch.Tensor | "np.ndarray"):  # noqa: F821
     x = torch.nn.functional.normalize(x, dim=-1) / (x.shape[1] ** 0.5)
     x = x.reshape(x.shape[0], -1)
     return x.numpy() if is_numpy else x
+
+
+def make_config(cls, base=None, **overrides):
+    """Build config dataclass ``cls`` from ``base`` (an instance or None) with ``overrides``.
+
+    Lists become tuples (configs read back from JSON checkpoints carry lists); an unknown field
+    raises :class:`~gaitpipe.errors.WeightsError` naming it, since that means the config comes
+    from another architecture or an incompatible gaitpipe version.
+    """
+    from gaitpipe.errors import WeightsError
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise WeightsError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; fields: {', '.join(sorted(names))}")
+    values = dataclasses.asdict(base) if base is not None else {}
+    values.update({k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+    return cls(**values)

@@ -105,3 +105,38 @@ def frames_to_2d(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
 def frames_to_3d(x: torch.Tensor) -> torch.Tensor:
     """``[n, T, H, W]`` silhouettes -> ``[n, 1, T, H, W]`` for 3D conv networks."""
     return x.unsqueeze(1) if x.dim() == 4 else x.transpose(1, 2)
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 2D convolution, padding 1, no bias (a BatchNorm follows)."""
+    return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+
+
+class BasicBlock2d(nn.Module):
+    """ResNet basic block: two 3x3 convs with BN, identity (or 1x1 conv + BN) shortcut.
+
+    Submodule names (``conv1, bn1, conv2, bn2, downsample.{0,1}``) follow torchvision/OpenGait so
+    public checkpoints map key for key.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(cin, cout, stride)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+def count_parameters(module: nn.Module, exclude: tuple[str, ...] = ()) -> int:
+    """Number of trainable parameters, leaving out those whose name starts with any of ``exclude``."""
+    return sum(p.numel() for name, p in module.named_parameters() if p.requires_grad and not name.startswith(exclude))

@@ -48,7 +48,10 @@ class Geometry:
             pad = [(0, 0), (HALF, HALF)] + [(0, 0)] * (resized.ndim - 2)
             resized = np.pad(resized, pad)
         out = resized[:, self.left : self.left + SIZE]
-        return np.clip(out, 0, 255).astype(np.uint8) if out.dtype != np.uint8 else out
+        if out.dtype == np.uint8:
+            return out
+        # Round, don't truncate: a float 254.9 from the cubic resize is 255, as cv2's uint8 path gives.
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def normalize_mask(mask: np.ndarray) -> tuple[np.ndarray | None, Geometry | str]:

@@ -1,0 +1,50 @@
+"""``gaitpipe evaluate``: a gallery-vs-probe protocol (CASIA-B, OU-MVLP, GREW, Gait3D, generic)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gaitpipe.cli.app import app
+
+
+@app.command("evaluate")
+def evaluate_command(
+    weights: str = typer.Option(..., "--weights", help="Weights file or installed name."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder (<subject>/<cond>/<view>/*.pkl) or a .npz/.npz.xz pack."),
+    protocol: str = typer.Option("casiab", "--protocol", help="casiab | oumvlp | grew | gait3d | gallery-probe."),
+    subjects: Optional[str] = typer.Option(None, "--subjects", help="Subjects to evaluate, e.g. 063-074 (default: the split's test set, else all)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split file or built-in name: test subjects (and Gait3D's PROBE_SET)."),
+    views: Optional[str] = typer.Option(None, "--views", help="Only these views, e.g. 054,090,126."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use the first N frames of each sequence (default: all)."),
+    metric: str = typer.Option("euc", "--metric", help="euc (part-averaged Euclidean, OpenGait) or cos."),
+    gallery: Optional[str] = typer.Option(None, "--gallery", help="gallery-probe: gallery conditions, comma-separated."),
+    probe: Optional[str] = typer.Option(None, "--probe", help="gallery-probe: probe conditions, comma-separated."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA when present)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per forward pass."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the CMC curve(s) to this PNG."),
+    save_embeddings: Optional[Path] = typer.Option(None, "--save-embeddings", help="Write embeddings + subject/condition/view to this .npz."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """Embed every sequence (all frames) and print the protocol's rank-1 table / retrieval metrics."""
+    from gaitpipe.engine.evaluator import evaluate_weights
+    from gaitpipe.errors import InputError
+    from gaitpipe.metrics.evaluation import format_result
+
+    if metric not in ("euc", "cos"):
+        raise InputError(f"--metric must be euc or cos, got {metric!r}")
+    result = evaluate_weights(
+        weights, data, protocol, subjects=subjects, split=split, views=views, max_frames=max_frames, metric=metric,
+        device=device, batch_size=batch_size, gallery=gallery, probe=probe, save_embeddings=save_embeddings, plot=plot,
+        progress=not as_json,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"weights {result['weights']} ({result['fingerprint']}), {result['num_sequences']} sequences of subjects {result['subjects']}")
+    typer.echo(format_result(result))
+    for key, label in (("plot", "CMC plot"), ("embeddings_file", "embeddings")):
+        if key in result:
+            typer.echo(f"{label}: {result[key]}")

@@ -1,0 +1,1 @@
+"""Training and evaluation engines (torch is imported by the submodules, not here)."""

@@ -1,0 +1,191 @@
+"""Embeddings for a whole dataset, and a protocol applied to them.
+
+Sequences are embedded with *all* their frames (or the first ``max_frames``), in batches of
+equal length so no padding is ever needed. The result, an :class:`EmbeddingSet`, can be saved
+as ``.npz`` (embeddings, subject, condition, view, length per sequence) so anyone can recompute
+the metrics with :mod:`gaitpipe.metrics.evaluation`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaitpipe.data.dataset import GaitDataset
+from gaitpipe.errors import InputError
+from gaitpipe.metrics.evaluation import evaluate_protocol
+
+
+@dataclass
+class EmbeddingSet:
+    embeddings: np.ndarray  #: [N, P, D] float32
+    subjects: np.ndarray  #: [N] str
+    conditions: np.ndarray  #: [N] str
+    views: np.ndarray  #: [N] str
+    lengths: np.ndarray  #: [N] frames used per sequence
+
+    def save(self, path: str | Path, **extra) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, embeddings=self.embeddings, subject=self.subjects, condition=self.conditions,
+                            view=self.views, length=self.lengths, **{k: np.asarray(v) for k, v in extra.items()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmbeddingSet":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(z["embeddings"], z["subject"], z["condition"], z["view"], z["length"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"cannot read embeddings {path}: {exc}".splitlines()[0]) from None
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Group sequence positions by length (equal lengths batch without padding), chunked."""
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for i, n in enumerate(lengths):
+        by_len[int(n)].append(i)
+    out = []
+    for n in sorted(by_len):
+        idx = by_len[n]
+        out.extend(idx[j : j + batch_size] for j in range(0, len(idx), batch_size))
+    return out
+
+
+def compute_embeddings(
+    model,
+    dataset: GaitDataset,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    max_frames: int | None = None,
+    amp: bool = False,
+    progress: bool = True,
+) -> EmbeddingSet:
+    """Embed every sequence of ``dataset`` with ``model`` (eval mode, no gradients)."""
+    from tqdm import tqdm
+
+    device = torch.device(device)
+    lengths = [min(dataset.length(i), max_frames) if max_frames else dataset.length(i) for i in range(len(dataset))]
+    emb: np.ndarray | None = None
+    was_training = model.training
+    model.eval()
+    try:
+        bar = tqdm(total=len(dataset), desc="embedding", unit="seq", disable=not progress, leave=False)
+        for group in _batches(lengths, max(1, batch_size)):
+            frames = np.stack([dataset.test_sample(i, max_frames).frames for i in group])
+            x = torch.from_numpy(frames).to(device)
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=amp):
+                out = model(x).embeddings.float().cpu().numpy()
+            if emb is None:
+                emb = np.zeros((len(dataset), *out.shape[1:]), np.float32)
+            emb[group] = out
+            bar.update(len(group))
+        bar.close()
+    finally:
+        model.train(was_training)
+    infos = [dataset.info(i) for i in range(len(dataset))]
+    return EmbeddingSet(
+        embeddings=emb,
+        subjects=np.array([s.subject for s in infos]),
+        conditions=np.array([s.condition for s in infos]),
+        views=np.array([s.view for s in infos]),
+        lengths=np.array(lengths, np.int64),
+    )
+
+
+def evaluate_embeddings(es: EmbeddingSet, protocol: str, *, metric: str = "euc", probe_list=None,
+                        gallery_conditions=None, probe_conditions=None) -> dict:
+    """Apply a protocol of :mod:`gaitpipe.metrics.evaluation`; protocol mismatches become InputError."""
+    try:
+        return evaluate_protocol(protocol, es.embeddings, es.subjects, es.conditions, es.views, metric=metric,
+                                 probe_list=probe_list, gallery_conditions=gallery_conditions, probe_conditions=probe_conditions)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def evaluate_model(model, dataset: GaitDataset, protocol: str = "casiab", *, device="cpu", batch_size: int = 8,
+                   max_frames: int | None = None, metric: str = "euc", amp: bool = False, progress: bool = True,
+                   **protocol_options) -> tuple[dict, EmbeddingSet]:
+    """Embed ``dataset`` and evaluate ``protocol``: ``(result dict, embeddings)``."""
+    es = compute_embeddings(model, dataset, device=device, batch_size=batch_size, max_frames=max_frames, amp=amp, progress=progress)
+    return evaluate_embeddings(es, protocol, metric=metric, **protocol_options), es
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return None if text is None else [t for t in text.replace(" ", "").split(",") if t]
+
+
+def evaluate_weights(
+    weights: str | Path,
+    data: str | Path,
+    protocol: str = "casiab",
+    *,
+    subjects: str | None = None,
+    split: str | None = None,
+    views: str | None = None,
+    max_frames: int | None = None,
+    metric: str = "euc",
+    device: str | None = None,
+    batch_size: int | None = None,
+    gallery: str | None = None,
+    probe: str | None = None,
+    save_embeddings: str | Path | None = None,
+    plot: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """What ``gaitpipe evaluate`` does: load weights, embed the chosen subjects, apply the protocol.
+
+    Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
+    Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
+    """
+    from gaitpipe.data.sources import input_kind_for, open_source
+    from gaitpipe.data.splits import load_split, parse_id_range
+    from gaitpipe.metrics.evaluation import PROTOCOLS
+    from gaitpipe.models.checkpoint import load_checkpoint, resolve_weights
+
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    path = resolve_weights(weights)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, meta = load_checkpoint(path, map_location=dev)
+    sp = load_split(split) if split else None
+    wanted = parse_id_range(subjects) if subjects else None
+    source = open_source(data, subjects=wanted)
+    available = sorted({s.subject for s in source.sequences})
+    if wanted is None and sp is not None:
+        wanted = sp.test_subjects(available)
+        if not wanted:
+            raise InputError(f"none of the {len(available)} subjects in {data} is a test subject of split {split}")
+    dataset = GaitDataset(source, subjects=wanted, views=_csv(views), kind=input_kind_for(model, source))
+    result, es = evaluate_model(
+        model, dataset, protocol, device=dev, batch_size=batch_size or (32 if dev.type == "cuda" else 8),
+        max_frames=max_frames, metric=metric, progress=progress,
+        probe_list=sp.probe if sp is not None else None,
+        gallery_conditions=_csv(gallery), probe_conditions=_csv(probe),
+    )
+    from gaitpipe.data.splits import compact_ids
+
+    result.update({"weights": str(path), "fingerprint": meta.get("fingerprint"), "data": str(data),
+                   "subjects": compact_ids(dataset.subjects), "num_sequences": len(dataset),
+                   "max_frames": max_frames})
+    if save_embeddings:
+        result["embeddings_file"] = str(es.save(save_embeddings, fingerprint=str(meta.get("fingerprint"))))
+    if plot:
+        result["plot"] = str(plot_cmc(result, plot))
+    return result
+
+
+def plot_cmc(result: dict, path: str | Path) -> Path:
+    """CMC curve(s) as a PNG: one per probe condition (cross-view protocols) or the overall one."""
+    from gaitpipe.engine.plots import line_chart
+
+    if "conditions" in result:
+        series = {k: (np.arange(1, len(v["cmc"]) + 1), v["cmc"]) for k, v in result["conditions"].items()}
+    else:
+        series = {result["protocol"]: (np.arange(1, len(result["cmc"]) + 1), result["cmc"])}
+    return line_chart(path, series, title=f"CMC ({result['protocol']}, {result['metric']})", xlabel="rank", ylabel="identification rate (%)")

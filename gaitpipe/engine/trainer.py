@@ -1,0 +1,410 @@
+"""Training loop for gait encoders: P x K batches, triplet + CE (or GaitNet's losses), SGD + step decay.
+
+One process, CPU or one GPU, no distributed launcher. Everything a run produces goes to ``out``:
+
+- ``train_log.jsonl``: one JSON object per logged iteration (losses, lr, speed) and per validation;
+- ``loss.png``: the loss curve (and validation rank-1 when validating), drawn with OpenCV;
+- ``checkpoints/<preset>-iterNNNNNN.pt``: weights in gaitpipe's format (metadata: training data,
+  subjects, iterations, validation metrics) plus ``...state.pt`` (optimizer, scheduler, AMP scaler,
+  iteration, RNG states) next to it, which ``resume`` restores;
+- ``<preset>.pt``: the final weights.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gaitpipe.errors import InputError, WeightsError
+
+
+@dataclass
+class TrainConfig:
+    arch: str  #: model preset, e.g. ``gaitbase-casiab`` or ``gaitbase-small``
+    data: str  #: dataset folder (OpenGait layout) or ``.npz(.xz)`` pack
+    cache: bool = False  #: keep every sequence read from a folder in memory (packs always are)
+    split: str = "casiab"  #: split file or built-in name; its TRAIN_SET picks training subjects
+    train_subjects: str | None = None  #: e.g. ``001-062``: overrides the split
+    iters: int = 60000
+    batch: str = "8x16"  #: P x K
+    frames: int = 30  #: frames sampled per training sequence
+    sampling: str | None = None  #: ``ordered``/``unordered``; default by architecture
+    optimizer: str | None = None  #: ``sgd`` (default) or ``adam`` (GaitNet's default)
+    lr: float | None = None  #: 0.1 for SGD, 1e-4 for Adam
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    milestones: list[int] | None = None  #: lr x ``gamma`` at these iterations; default 1/3, 2/3, 5/6 of iters
+    gamma: float = 0.1
+    device: str | None = None  #: default: CUDA when available
+    amp: bool = False  #: autocast (fp16 + grad scaling on CUDA, bf16 on CPU)
+    amp_dtype: str | None = None  #: ``fp16`` or ``bf16``
+    resume: str | None = None  #: a checkpoint written by this trainer
+    out: str = "runs/train"
+    val_every: int = 0  #: validate every N iterations (and before the first one) when > 0
+    val_subjects: str | None = None  #: e.g. ``063-074``
+    val_protocol: str = "casiab"
+    val_views: str | None = None  #: restrict validation to some views, e.g. ``054,090,126``
+    val_max_frames: int | None = None  #: first N frames of each validation sequence
+    val_batch: int = 8
+    save_every: int = 0  #: checkpoint every N iterations (default: with each validation, else only at the end)
+    log_every: int = 10
+    time_limit_min: float | None = None  #: stop (validate, save) after this many minutes of this session
+    threads: int | None = None
+    seed: int = 0
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path  #: final weights
+    log: Path
+    plot: Path
+    iterations: int
+    wall_time_s: float
+    validation: list[dict]  #: every validation run: {"iter", "metrics": headline, ...}
+
+
+def parse_batch(text: str) -> tuple[int, int]:
+    try:
+        p, k = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--batch must be P x K like 8x16, got {text!r}") from None
+    if p < 2 or k < 2:
+        raise InputError(f"--batch {text}: triplet training needs P >= 2 subjects and K >= 2 sequences each")
+    return p, k
+
+
+def _default_milestones(iters: int) -> list[int]:
+    # GaitBase's CASIA-B schedule (60k iterations, decay at 20k/40k/50k) scaled to the run length.
+    return sorted({max(1, round(iters * f)) for f in (1 / 3, 2 / 3, 5 / 6)})
+
+
+def _state_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name[: -len(checkpoint.suffix)] + ".state.pt")
+
+
+class Trainer:
+    """Owns the model, data, loss, optimiser and bookkeeping of one training run."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from gaitpipe.data.dataset import GaitDataset, sampling_for
+        from gaitpipe.data.sampler import PKSampler
+        from gaitpipe.data.sources import input_kind_for, open_source
+        from gaitpipe.data.splits import load_split, parse_id_range
+        from gaitpipe.losses import build_loss
+        from gaitpipe.models.checkpoint import load_checkpoint
+        from gaitpipe.models.registry import create_model
+
+        c = self.config = config
+        if c.iters < 1:
+            raise InputError("--iters must be at least 1")
+        if c.frames < 1:
+            raise InputError("--frames must be at least 1")
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        self.p, self.k = parse_batch(c.batch)
+        self.device = torch.device(c.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda asked for, but no CUDA GPU is available")
+        self.out = Path(c.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(c.seed)
+
+        # --- data: one source (a pack is loaded once), train and validation subsets of it
+        split = load_split(c.split) if c.split else None
+        wanted_train = parse_id_range(c.train_subjects) if c.train_subjects else None
+        wanted_val = parse_id_range(c.val_subjects) if c.val_subjects else None
+        keep = None if wanted_train is None else sorted(set(wanted_train) | set(wanted_val or []))
+        self.source = open_source(c.data, subjects=keep, cache=c.cache)
+        available = sorted({s.subject for s in self.source.sequences})
+        if wanted_train is None:
+            if split is None:
+                wanted_train = available
+            else:
+                wanted_train = split.train_subjects(available)
+        train_subjects = sorted(set(wanted_train) & set(available))
+        if not train_subjects:
+            raise InputError(f"no training subjects of {c.train_subjects or c.split} in {c.data}")
+        if wanted_val and set(wanted_val) & set(train_subjects):
+            raise InputError("validation subjects overlap the training subjects")
+
+        # --- model (a resumed run rebuilds exactly the checkpoint's model)
+        self.start_iter = 0
+        self.resume_state: dict | None = None
+        if c.resume:
+            ckpt = Path(c.resume)
+            model, meta = load_checkpoint(ckpt)
+            if meta.get("preset") != c.arch.replace("_", "-") and meta.get("arch") != c.arch:
+                raise InputError(f"--resume {ckpt} holds {meta.get('preset')}, not {c.arch}")
+            state_file = _state_path(ckpt)
+            if not state_file.is_file():
+                raise InputError(f"--resume needs the training state {state_file.name} next to {ckpt.name}")
+            try:
+                self.resume_state = torch.load(state_file, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise InputError(f"cannot read training state {state_file}: {str(exc).splitlines()[0][:200]}") from None
+            self.start_iter = int(self.resume_state["iteration"])
+        else:
+            overrides = dict(c.model_overrides)
+            overrides.setdefault("num_classes", len(train_subjects))
+            try:
+                model = create_model(c.arch, **overrides)
+            except WeightsError as exc:
+                raise InputError(str(exc)) from None
+        if getattr(model.config, "num_classes", len(train_subjects)) < len(train_subjects):
+            raise InputError(f"{c.arch} classifies {model.config.num_classes} subjects but training has {len(train_subjects)}")
+        self.model = model.to(self.device).train()
+        kind = input_kind_for(model, self.source)
+        self.train_set = GaitDataset(self.source, subjects=train_subjects, kind=kind)
+        self.val_set = None
+        if c.val_every > 0:
+            if not wanted_val:
+                raise InputError("--val-every needs --val-subjects (subjects held out of training)")
+            views = [v for v in c.val_views.split(",") if v] if c.val_views else None
+            self.val_set = GaitDataset(self.source, subjects=wanted_val, views=views, kind=kind)
+        self.sampling = c.sampling or sampling_for(model.arch)
+        self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed)
+        self.frame_rng = np.random.default_rng(c.seed + 1)
+
+        # --- loss and optimisation
+        self.criterion = build_loss(model).to(self.device)
+        opt = (c.optimizer or ("adam" if model.arch == "gaitnet" else "sgd")).lower()
+        params = [p for p in list(model.parameters()) + list(self.criterion.parameters()) if p.requires_grad]
+        if opt == "sgd":
+            self.lr = c.lr if c.lr is not None else 0.1
+            self.optimizer = torch.optim.SGD(params, lr=self.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        elif opt == "adam":
+            self.lr = c.lr if c.lr is not None else 1e-4
+            self.optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=c.weight_decay if c.optimizer else 0.0)
+        else:
+            raise InputError(f"unknown optimizer {c.optimizer!r} (sgd or adam)")
+        self.optimizer_name = opt
+        self.milestones = sorted(c.milestones) if c.milestones else _default_milestones(c.iters)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=c.gamma)
+        amp_dtype = (c.amp_dtype or ("fp16" if self.device.type == "cuda" else "bf16")).lower()
+        if amp_dtype not in ("fp16", "bf16"):
+            raise InputError(f"--amp-dtype must be fp16 or bf16, got {c.amp_dtype!r}")
+        self.amp_dtype = torch.float16 if amp_dtype == "fp16" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=c.amp and self.amp_dtype == torch.float16)
+
+        self.log_path = self.out / "train_log.jsonl"
+        self.plot_path = self.out / "loss.png"
+        self.validations: list[dict] = []
+        self.elapsed = 0.0
+        self.train_subjects = train_subjects
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+        elif self.log_path.exists():
+            self.log_path.unlink()  # a fresh run starts a fresh log (resume appends)
+
+    # ------------------------------------------------------------------ state
+    def _restore(self, st: dict) -> None:
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        if st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
+        self.sampler.load_state_dict(st["sampler"])
+        self.frame_rng.bit_generator.state = st["frame_rng"]
+        torch.set_rng_state(st["torch_rng"])
+        if self.device.type == "cuda" and st.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(st["cuda_rng"])
+        self.elapsed = float(st.get("elapsed", 0.0))
+        self.validations = json.loads(st.get("validations", "[]"))
+
+    def _training_state(self, iteration: int) -> dict:
+        return {
+            "iteration": iteration,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "sampler": self.sampler.state_dict(),
+            "frame_rng": self.frame_rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+            "elapsed": self.elapsed,
+            "validations": json.dumps(self.validations),
+        }
+
+    def _meta(self, iteration: int, last_loss: float | None) -> dict:
+        from gaitpipe.data.splits import compact_ids
+
+        c = self.config
+        latest = self.validations[-1] if self.validations else None
+        return {
+            "training_data": {
+                "data": str(c.data),
+                "split": c.split,
+                "train_subjects": compact_ids(self.train_subjects),
+                "num_train_sequences": len(self.train_set),
+                "val_subjects": compact_ids(self.val_set.subjects) if self.val_set is not None else None,
+            },
+            "training": {
+                "iterations": iteration,
+                "batch": f"{self.p}x{self.k}",
+                "frames": c.frames,
+                "sampling": self.sampling,
+                "optimizer": self.optimizer_name,
+                "lr": self.lr,
+                "milestones": self.milestones,
+                "amp": bool(c.amp),
+                "device": str(self.device),
+                "seed": c.seed,
+                "wall_time_s": round(self.elapsed, 1),
+                "final_loss": last_loss,
+                "stopped_by_time_limit": bool(getattr(self, "stopped_early", False)),
+            },
+            "metrics": {"validation": latest} if latest else {},
+        }
+
+    def save(self, path: Path, iteration: int, last_loss: float | None, with_state: bool = True) -> Path:
+        from gaitpipe.models.checkpoint import save_checkpoint
+
+        save_checkpoint(path, self.model, meta=self._meta(iteration, last_loss))
+        if with_state:
+            state_file = _state_path(path)
+            tmp = state_file.with_name(state_file.name + ".tmp")
+            torch.save(self._training_state(iteration), tmp)
+            tmp.replace(state_file)
+        return path
+
+    # ------------------------------------------------------------------ loop
+    def _log(self, record: dict) -> None:
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def validate(self, iteration: int) -> dict:
+        from gaitpipe.engine.evaluator import evaluate_model
+        from gaitpipe.metrics.evaluation import headline
+
+        t0 = time.perf_counter()
+        c = self.config
+        result, _ = evaluate_model(self.model, self.val_set, c.val_protocol, device=self.device, batch_size=c.val_batch,
+                                   max_frames=c.val_max_frames, progress=False)
+        rec = {"iter": iteration, "protocol": c.val_protocol, "metrics": headline(result),
+               "views": c.val_views or "all", "max_frames": c.val_max_frames, "seconds": round(time.perf_counter() - t0, 1)}
+        self.validations.append(rec)
+        self._log({"type": "val", **rec})
+        self.model.train()
+        return rec
+
+    def train_step(self) -> tuple[float, dict]:
+        idx = self.sampler.next_batch()
+        frames, labels = self.train_set.collate_train(idx, self.config.frames, self.sampling, self.frame_rng)
+        x = torch.from_numpy(frames).to(self.device, non_blocking=True)
+        y = torch.from_numpy(labels).to(self.device)
+        batch = {
+            "conditions": [self.train_set.info(i).condition.split("-")[0] for i in idx],
+            "views": [self.train_set.info(i).view for i in idx],
+        }
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp):
+            output = self.model(x)
+            loss, parts = self.criterion(output, y, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)}; lower --lr or disable --amp")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach()), parts
+
+    def fit(self) -> TrainResult:
+        from tqdm import tqdm
+
+        c = self.config
+        ckpt_dir = self.out / "checkpoints"
+        preset = self.model.preset or c.arch
+        save_every = c.save_every or c.val_every or 0
+        (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
+        if self.val_set is not None and self.start_iter == 0:
+            rec = self.validate(0)
+            tqdm.write(f"iter 0 (untrained) validation: {_fmt_metrics(rec['metrics'])}")
+        it = self.start_iter
+        last_loss = None
+        window: list[float] = []
+        bar = tqdm(total=c.iters, initial=it, desc=f"train {preset}", unit="it", disable=not c.progress, dynamic_ncols=True)
+        t_last = t_start = time.perf_counter()
+        self.stopped_early = False
+        try:
+            while it < c.iters:
+                if c.time_limit_min and time.perf_counter() - t_start > 60.0 * c.time_limit_min:
+                    self.stopped_early = True
+                    tqdm.write(f"time limit of {c.time_limit_min} min reached at iteration {it}")
+                    break
+                t0 = time.perf_counter()
+                last_loss, parts = self.train_step()
+                it += 1
+                dt = time.perf_counter() - t0
+                self.elapsed += dt
+                window.append(last_loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.3f}", seq_s=f"{self.p * self.k / max(dt, 1e-9):.1f}")
+                if it % c.log_every == 0 or it == c.iters:
+                    now = time.perf_counter()
+                    self._log({"type": "train", "iter": it, "loss": float(np.mean(window)), **{k: v for k, v in parts.items() if k != "loss"},
+                               "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": round(self.elapsed, 2),
+                               "it_per_s": round(len(window) / max(now - t_last, 1e-9), 3)})
+                    window, t_last = [], now
+                if self.val_set is not None and it % c.val_every == 0 and it < c.iters:
+                    rec = self.validate(it)
+                    tqdm.write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
+                if save_every and it % save_every == 0 and it < c.iters:
+                    self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
+                    self.plot()
+        except KeyboardInterrupt:
+            bar.close()
+            if it > self.start_iter:
+                path = self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
+                tqdm.write(f"interrupted: saved {path} (resume with --resume {path})")
+            raise
+        bar.close()
+        if self.val_set is not None and (not self.validations or self.validations[-1]["iter"] != it):
+            rec = self.validate(it)
+            tqdm.write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
+        self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
+        final = self.save(self.out / f"{preset}.pt", it, last_loss, with_state=False)
+        self.plot()
+        return TrainResult(final, self.log_path, self.plot_path, it, self.elapsed, self.validations)
+
+    def plot(self) -> Path:
+        return plot_log(self.log_path, self.plot_path, title=f"{self.model.preset or self.config.arch} training")
+
+
+def plot_log(log_path: Path, png: Path, title: str = "training") -> Path:
+    """Loss curve from a ``train_log.jsonl``; below it, validation rank-1 per condition when present."""
+    from gaitpipe.engine.plots import render_chart, write_png
+
+    xs, ys, val = [], [], {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("type") == "train" and math.isfinite(r.get("loss", float("nan"))):
+                xs.append(r["iter"]), ys.append(r["loss"])
+            elif r.get("type") == "val":
+                for k, v in r.get("metrics", {}).items():
+                    val.setdefault(k, ([], []))
+                    val[k][0].append(r["iter"]), val[k][1].append(v)
+    image = render_chart({"train loss": (xs, ys)}, title=title, xlabel="iteration", ylabel="loss")
+    if val:
+        panel = render_chart(val, title="validation rank-1 (%)", xlabel="iteration", ylabel="rank-1 %", size=(image.shape[1], 420))
+        image = np.concatenate([image, panel], axis=0)
+    return write_png(png, image)
+
+
+def _fmt_metrics(m: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in m.items() if isinstance(v, (int, float)) and math.isfinite(v))
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run a whole training (or resume one) as configured; returns where the results are."""
+    return Trainer(config).fit()

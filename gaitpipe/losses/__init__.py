@@ -1,0 +1,48 @@
+"""Training losses. ``build_loss(model)`` picks the right combination for an architecture.
+
+Every loss is called as ``loss(output: EncoderOutput, labels, batch) -> (total, parts)`` where
+``parts`` maps names to floats for logging.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gaitpipe.losses.ce import PartCrossEntropy
+from gaitpipe.losses.triplet import TripletLoss, part_distances
+
+
+class SilhouetteLoss(nn.Module):
+    """OpenGait's recipe for silhouette encoders: triplet (margin 0.2) on the part embeddings
+    + cross-entropy (scale 16, smoothing 0.1) on the BNNeck logits, weights 1 and 1."""
+
+    def __init__(self, margin: float = 0.2, scale: float = 16.0, label_smoothing: float = 0.1,
+                 triplet_weight: float = 1.0, ce_weight: float = 1.0) -> None:
+        super().__init__()
+        self.triplet = TripletLoss(margin)
+        self.ce = PartCrossEntropy(scale, label_smoothing)
+        self.triplet_weight, self.ce_weight = triplet_weight, ce_weight
+
+    def forward(self, output, labels: torch.Tensor, batch: dict | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        # Architectures may expose a dedicated metric-learning feature; default: the retrieval embedding.
+        feats = output.extras.get("triplet_features", output.embeddings)
+        total, parts = self.triplet(feats, labels)
+        total = self.triplet_weight * total
+        if output.logits is not None and self.ce_weight > 0:
+            ce, ce_parts = self.ce(output.logits, labels)
+            total = total + self.ce_weight * ce
+            parts.update(ce_parts)
+        parts["loss"] = float(total.detach())
+        return total, parts
+
+
+def build_loss(model: nn.Module, **options) -> nn.Module:
+    """The training loss for ``model``: GaitNet's own losses for ``arch == "gaitnet"``, else triplet + CE."""
+    if getattr(model, "arch", "") == "gaitnet":
+        from gaitpipe.losses.gaitnet import GaitNetLoss  # models-B's module; imported only when needed
+
+        return GaitNetLoss(**options)
+    return SilhouetteLoss(**options)
+
+
+__all__ = ["PartCrossEntropy", "SilhouetteLoss", "TripletLoss", "build_loss", "part_distances"]

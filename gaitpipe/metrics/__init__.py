@@ -1,0 +1,1 @@
+"""Metrics: gallery-vs-probe evaluation, open-set calibration, silhouette IoU."""

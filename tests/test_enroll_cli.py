@@ -1,0 +1,186 @@
+"""``gaitpipe enroll / identify / gallery``: every bad input gives one ``error:`` line and a non-zero exit.
+
+A tiny GaitBase saved as a real weights file stands in for trained weights (these tests are about
+the plumbing, not accuracy; accuracy is tests/test_enroll_identify_casiab.py). Tests that need
+real video read CASIA-B from ../shared and skip when it is absent.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaitpipe.cli.app import main
+from gaitpipe.gallery import Gallery
+
+torch = pytest.importorskip("torch")
+
+BGSUB = ["--segmenter", "bgsub"]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    from gaitpipe.models import create_model
+    from gaitpipe.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
+    path = tmp_path_factory.mktemp("w") / "tiny-gaitbase.pt"
+    save_checkpoint(path, model, meta={"open_set": {"threshold": 0.3}})
+    return path
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_clean_error(code: int, err: str, pattern: str) -> None:
+    assert code != 0
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert pattern.lower() in lines[0].lower(), lines[0]
+
+
+def test_missing_video_and_missing_gallery(capsys, tmp_path, tiny_weights):
+    code, _, err = cli(capsys, "enroll", tmp_path / "nope.mp4", "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g")
+    assert_clean_error(code, err, "video not found")
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"\0" * 100)
+    code, _, err = cli(capsys, "identify", clip, "--weights", tiny_weights, "--gallery", tmp_path / "missing")
+    assert_clean_error(code, err, "no gallery at")
+    code, _, err = cli(capsys, "gallery", "list", "--gallery", tmp_path / "missing")
+    assert_clean_error(code, err, "no gallery at")
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "g").exists()
+
+
+def test_gallery_of_another_encoder_is_refused(capsys, tmp_path, tiny_weights):
+    g = Gallery.open(tmp_path / "g", create=True)
+    g.enroll("someone", np.ones((16, 16), np.float32), encoder="gaitbase/gaitbase-casiab/0000000000000000")
+    g.close()
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"\0" * 100)
+    for cmd in (["enroll", clip, "--id", "x"], ["identify", clip]):
+        code, _, err = cli(capsys, *cmd, "--weights", tiny_weights, "--gallery", tmp_path / "g")
+        assert_clean_error(code, err, "never mixed")
+    assert len(Gallery.open(tmp_path / "g")) == 1  # untouched
+
+
+def test_gallery_commands_and_unknown_id_on_remove(capsys, tmp_path):
+    g = Gallery.open(tmp_path / "g", create=True)
+    rng = np.random.default_rng(0)
+    for name in ("ann", "bob"):
+        for k in range(2):
+            g.enroll(name, rng.normal(size=(16, 256)), encoder="enc:1", video=f"/v/{name}{k}.avi", video_sha256=f"{name}{k}", track=1)
+    g.close()
+    G = ["--gallery", tmp_path / "g"]
+    code, out, _ = cli(capsys, "gallery", "list", "--json", *G)
+    assert code == 0
+    listed = json.loads(out)
+    assert [p["id"] for p in listed["identities"]] == ["ann", "bob"]
+    assert [len(p["enrolments"]) for p in listed["identities"]] == [2, 2]
+    assert listed["identities"][0]["enrolments"][0]["video"] == "/v/ann0.avi"
+    code, out, _ = cli(capsys, "gallery", "show", "bob", *G)
+    assert code == 0 and "bob: 2 enrolment(s)" in out
+    code, _, err = cli(capsys, "gallery", "remove", "--id", "nobody", *G)
+    assert_clean_error(code, err, "no identity 'nobody'")
+    code, _, err = cli(capsys, "gallery", "show", "nobody", *G)
+    assert_clean_error(code, err, "no identity 'nobody'")
+    code, _, err = cli(capsys, "gallery", "remove", *G)
+    assert_clean_error(code, err, "exactly one of")
+    code, out, _ = cli(capsys, "gallery", "export", tmp_path / "x.sqlite", *G)
+    assert code == 0 and "exported 4" in out
+    code, out, _ = cli(capsys, "gallery", "remove", "--id", "ann", *G)
+    assert code == 0 and "2 enrolment(s) deleted" in out
+    code, out, _ = cli(capsys, "gallery", "rebuild", "--index", "hnsw", *G)
+    assert code == 0 and "rebuilt hnsw index of 2" in out
+    code, out, _ = cli(capsys, "gallery", "import", tmp_path / "x.sqlite", *G)
+    assert code == 0 and "imported 2" in out and "skipped 2" in out
+    code, out, _ = cli(capsys, "gallery", "stats", "--json", *G)
+    st = json.loads(out)
+    assert st["enrolments"] == 4 and st["identities"] == 2 and st["index_current"]
+    code, out, _ = cli(capsys, "gallery", "verify", *G)
+    assert code == 0 and "ok: 4 enrolments" in out
+
+
+def test_corrupt_video_is_refused(capsys, tmp_path, tiny_weights):
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    code, _, err = cli(capsys, "enroll", bad, "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g", *BGSUB)
+    assert_clean_error(code, err, "")
+    assert not (tmp_path / "g").exists()  # a refused video leaves no gallery behind
+
+
+def test_no_person_is_refused(capsys, tmp_path, tiny_weights, casiab_videos):
+    empty = casiab_videos / "001-bkgrd-090.avi"  # the empty room
+    code, _, err = cli(capsys, "enroll", empty, "--id", "ghost", "--weights", tiny_weights, "--gallery", tmp_path / "g",
+                       *BGSUB, "--background", empty)
+    assert_clean_error(code, err, "no person")
+
+
+def _cut(src: Path, dst: Path, start: int, count: int) -> None:
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    out = None
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if start <= i < start + count:
+            if out is None:
+                out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (frame.shape[1], frame.shape[0]))
+            out.write(frame)
+        i += 1
+    cap.release()
+    out.release()
+
+
+def test_too_short_walk_is_refused(capsys, tmp_path, tiny_weights, casiab_videos):
+    short = tmp_path / "short.avi"
+    _cut(casiab_videos / "001-nm-01-090.avi", short, 40, 12)
+    code, _, err = cli(capsys, "enroll", short, "--id", "brief", "--weights", tiny_weights, "--gallery", tmp_path / "g",
+                       *BGSUB, "--background", casiab_videos / "001-bkgrd-090.avi")
+    assert_clean_error(code, err, "usable silhouettes")
+    assert not (tmp_path / "g").exists()
+
+
+def test_enrol_identify_json_and_render_plumbing(capsys, tmp_path, tiny_weights, casiab_videos):
+    """With untrained weights the names mean nothing; this checks outputs, duplicates and the render."""
+    import cv2
+
+    bg = ["--background", casiab_videos / "001-bkgrd-090.avi"]
+    G = ["--gallery", tmp_path / "g", "--weights", tiny_weights, *BGSUB, *bg]
+    video = casiab_videos / "001-nm-01-090.avi"
+    code, out, err = cli(capsys, "enroll", video, "--id", "001", *G)
+    assert code == 0, err
+    assert "enrolled '001' as enrolment #1" in out and "silhouettes used" in out and "quality" in out
+    code, _, err = cli(capsys, "enroll", video, "--id", "001", *G)
+    assert_clean_error(code, err, "already enrolled as '001'")
+    code, out, err = cli(capsys, "enroll", video, "--id", "001", "--force", "--json", *G)
+    assert code == 0, err
+    assert json.loads(out)["enrolment"]["id"] == 2
+    render = tmp_path / "out.mp4"
+    code, out, err = cli(capsys, "identify", casiab_videos / "001-nm-02-090.avi", "--json", "--top-k", "3", "--render", render, *G)
+    assert code == 0, err
+    result = json.loads(out)  # exactly one JSON object on stdout
+    assert set(result) == {"video", "walkers"} and result["video"].endswith("001-nm-02-090.avi")
+    assert len(result["walkers"]) >= 1
+    w = result["walkers"][0]
+    assert set(w) == {"track", "frames", "decision", "matches"}
+    assert w["matches"][0]["id"] == "001" and len(w["matches"]) == 1  # one identity enrolled (twice: max)
+    assert w["decision"] == ("001" if w["matches"][0]["score"] >= 0.3 else "unknown")  # threshold from the weights
+    code, out, _ = cli(capsys, "identify", casiab_videos / "001-nm-02-090.avi", "--json", "--threshold", "1.01", *G)
+    assert all(x["decision"] == "unknown" for x in json.loads(out)["walkers"])
+    cap = cv2.VideoCapture(str(render))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = cap.read()
+    cap.release()
+    src = cv2.VideoCapture(str(casiab_videos / "001-nm-02-090.avi"))
+    assert ok and frame.shape[:2] == (240, 320) and n == int(src.get(cv2.CAP_PROP_FRAME_COUNT))
+    src.release()
