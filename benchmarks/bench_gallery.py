@@ -77,7 +77,7 @@ def build_specs(n: int, dim: int, flat_max: int, quantizer) -> dict:
     specs = {}
     if n <= flat_max:
         specs["flat (exact)"] = (lambda: faiss.IndexFlatIP(dim), {})
-        specs["hnsw32"] = (lambda: _hnsw(dim), {"efSearch": 128})
+        specs["hnsw32"] = (lambda: _hnsw(dim), {"efSearch": [128, 512, 2048]})
     if quantizer is None:
         return specs
     nlist = quantizer.ntotal
@@ -106,6 +106,37 @@ def _hnsw(dim: int):
     idx = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     idx.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     return idx
+
+
+def _sweep(params: dict) -> list[dict]:
+    """{"efSearch": [64, 128]} -> [{"efSearch": 64}, {"efSearch": 128}] (one list-valued key at most)."""
+    for k, v in params.items():
+        if isinstance(v, (list, tuple)):
+            return [{**params, k: x} for x in v]
+    return [params]
+
+
+def _measure(n, name, idx, params, queries, who, best_i, build_s, dim) -> dict:
+    if "efSearch" in params:
+        idx.hnsw.efSearch = params["efSearch"]
+    if "nprobe" in params:
+        idx.nprobe = params["nprobe"]
+    nq = len(queries)
+    lat = []
+    top = np.zeros(nq, np.int64)
+    for q in range(nq):
+        t = time.perf_counter()
+        _, I = idx.search(queries[q: q + 1], 1)
+        lat.append(time.perf_counter() - t)
+        top[q] = I[0, 0]
+    if hasattr(idx, "invlists") and idx.invlists is not None:
+        print(f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}", file=sys.stderr, flush=True)
+    mem = idx.sa_code_size() * n if "ivf" in name else n * dim * 4 + (n * HNSW_M * 2 * 4 if "hnsw" in name else 0)
+    label = name + (f" nprobe={params['nprobe']}" if "nprobe" in params else "") + (f" ef={params['efSearch']}" if "efSearch" in params else "")
+    return {"n": n, "index": label, "build_s": build_s, "p50_ms": 1000 * float(np.median(lat)),
+            "p95_ms": 1000 * float(np.percentile(lat, 95)), "recall1": float(np.mean(top == best_i)),
+            "id_recall1": float(np.mean(top // PER_ID == best_i // PER_ID)), "acc1": float(np.mean(top // PER_ID == who)),
+            "mem_gb": mem / 1e9}
 
 
 def rss_gb() -> float:
@@ -165,28 +196,9 @@ def run_size(n: int, dim: int, nq: int, seed: int, flat_max: int, train_n: int, 
              "mem_gb": n * dim * 4 / 1e9}]
     for name, idx in indexes.items():
         _, params = specs[name]
-        if "efSearch" in params:
-            idx.hnsw.efSearch = params["efSearch"]
-        if "nprobe" in params:
-            idx.nprobe = params["nprobe"]
-        lat = []
-        top = np.zeros(nq, np.int64)
-        for q in range(nq):
-            t = time.perf_counter()
-            _, I = idx.search(queries[q: q + 1], 1)
-            lat.append(time.perf_counter() - t)
-            top[q] = I[0, 0]
-        if hasattr(idx, "invlists") and idx.invlists is not None:
-            print(f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}", file=sys.stderr, flush=True)
-        mem = idx.sa_code_size() * n if hasattr(idx, "sa_code_size") and "ivf" in name else None
-        if mem is None:
-            mem = n * dim * 4 + (n * HNSW_M * 2 * 4 if "hnsw" in name else 0)
-        rows.append({"n": n, "index": name + (f" nprobe={params['nprobe']}" if "nprobe" in params else "")
-                     + (f" ef={params['efSearch']}" if "efSearch" in params else ""),
-                     "build_s": build_s[name], "p50_ms": 1000 * float(np.median(lat)), "p95_ms": 1000 * float(np.percentile(lat, 95)),
-                     "recall1": float(np.mean(top == best_i)), "id_recall1": float(np.mean(top // PER_ID == best_i // PER_ID)),
-                     "acc1": float(np.mean(top // PER_ID == who)), "mem_gb": mem / 1e9})
-        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        for p in _sweep(params):
+            rows.append(_measure(n, name, idx, p, queries, who, best_i, build_s[name], dim))
+            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     del indexes
     return rows
 

@@ -21,7 +21,8 @@ NM_PROBES = [(s, c) for s in SUBJECTS for c in ("nm-05", "nm-06")]
 BGCL_PROBES = [("001", c) for c in ("bg-01", "bg-02", "cl-01", "cl-02")]
 #: Of 001's four bag/coat walks, how many must be top-1 correct among the 4 enrolled subjects.
 #: Set from what the trained weights achieved when this test was written (see the report).
-BG_CL_MIN_CORRECT = int(os.environ.get("GAITPIPE_BGCL_MIN", "2"))
+# The shipped CPU-trained weights get 4/4 (measured 2026-11-22); 3 leaves one probe of margin.
+BG_CL_MIN_CORRECT = int(os.environ.get("GAITPIPE_BGCL_MIN", "3"))
 SEGMENTER = os.environ.get("GAITPIPE_TEST_SEGMENTER", "bgsub")
 
 

@@ -42,7 +42,7 @@ def demo_command(
         where = f"{report.examples_dir} (rendered on the fly)" if report.rendered else report.examples_dir
         typer.echo(f"examples: {where}")
         typer.echo(f"weights:  {report.weights} ({report.fingerprint}); segmenter {report.segmenter}, "
-                   f"device {report.device}, threshold {report.threshold:.3f}")
+                   f"device {report.device}, threshold {report.threshold:.4f}")
         typer.echo("enrolled: " + ", ".join(f"{k} ({v} silhouettes)" for k, v in report.enrolled.items()))
         typer.echo("")
         typer.echo(report.table())

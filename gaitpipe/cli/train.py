@@ -36,7 +36,7 @@ def train_command(
     batch: str = typer.Option("8x16", "--batch", help="P x K: subjects x sequences per batch."),
     frames: int = typer.Option(30, "--frames", help="Frames sampled per training sequence."),
     sampling: Optional[str] = typer.Option(None, "--sampling", help="ordered|unordered (default by architecture)."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd (default) or adam (GaitNet's default)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (default: adam for HSTL and GaitNet, sgd otherwise)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (SGD 0.1, Adam 1e-4 by default)."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay"),
     milestones: Optional[str] = typer.Option(None, "--milestones", help="Comma-separated iterations where lr x 0.1 (default 1/3, 2/3, 5/6 of --iters)."),

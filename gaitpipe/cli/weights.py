@@ -76,3 +76,42 @@ def export_onnx_command(
     diff = f", max |onnx - torch| = {report['max_abs_diff']:.1e}" if "max_abs_diff" in report else ""
     untrained = " (untrained preset weights)" if report["trained"] is False else ""
     typer.echo(f"wrote {report['path']}: {report['preset']}{untrained}, output [batch, {report['output'][1]}, {report['output'][2]}]{diff}")
+
+
+@weights_app.command("calibrate")
+def calibrate_command(
+    weights: str = typer.Argument(..., help="Weights file or name.", show_default=False),
+    data: Path = typer.Option(..., "--data", help="Validation data: OpenGait folder or CASIA-B pack.", show_default=False),
+    subjects: str = typer.Option("063-074", "--subjects", help="Validation subjects (never the training ones)."),
+    far: float = typer.Option(0.01, "--far", help="False-accept rate the default threshold is chosen for."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use the first N frames of each sequence."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu / cuda (default: CUDA when present)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the figures without writing them into the weights."),
+) -> None:
+    """Measure validation rank-1 and calibrate the open-set threshold; store both in the weights."""
+    from gaitpipe.engine.release import calibrate_weights
+
+    out = calibrate_weights(weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run)
+    r1, os_ = out["validation"]["rank1"], out["open_set"]
+    typer.echo(f"validation rank-1 ({subjects}): " + ", ".join(f"{k} {v:.1f}" for k, v in r1.items()))
+    typer.echo(f"open set: threshold {os_['threshold']:.4f} at FAR {os_['target_far']:g}; TAR "
+               + ", ".join(f"{v * 100:.1f}% at FAR {k}" for k, v in os_["tar_at_far"].items())
+               + f" ({os_['genuine_pairs']} genuine / {os_['impostor_pairs']} impostor pairs)")
+    if not dry_run:
+        typer.echo(f"written into {out['weights']}")
+
+
+@weights_app.command("install")
+def install_command(
+    source: Path = typer.Argument(..., help="A gaitpipe weights file (e.g. from `gaitpipe train`).", show_default=False),
+    name: str = typer.Option(..., "--name", help="Installed name (weights/<name>.pt).", show_default=False),
+    default: bool = typer.Option(False, "--default", help="Make it the default encoder of enroll/identify/demo."),
+    full_precision: bool = typer.Option(False, "--fp32", help="Store float32 (default: float16, half the size)."),
+    notes: Optional[str] = typer.Option(None, "--notes", help="Free text recorded in MANIFEST.json."),
+) -> None:
+    """Install weights into the weights folder and record them in its MANIFEST.json."""
+    from gaitpipe.engine.release import install_weights
+
+    entry = install_weights(source, name, half=not full_precision, default=default, notes=notes)
+    typer.echo(f"installed {entry['file']} ({entry['arch']}/{entry['preset']}, {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]})"
+               + (" as default" if default else ""))

@@ -71,6 +71,12 @@ class TrainResult:
     validation: list[dict]  #: every validation run: {"iter", "metrics": headline, ...}
 
 
+#: Default optimiser per architecture: OpenGait's SGD 0.1 recipe, except the GaitGL-family 3D
+#: networks without BN in their convolutions (HSTL) and GaitNet, trained with Adam 1e-4 by their
+#: authors (SGD 0.1 made a small HSTL's un-normalised activations explode in our CPU runs).
+DEFAULT_OPTIMIZER = {"gaitbase": "sgd", "dygait": "sgd", "hstl": "adam", "gaitnet": "adam"}
+
+
 def parse_batch(text: str) -> tuple[int, int]:
     try:
         p, k = (int(v) for v in text.lower().split("x"))
@@ -175,7 +181,7 @@ class Trainer:
 
         # --- loss and optimisation
         self.criterion = build_loss(model).to(self.device)
-        opt = (c.optimizer or ("adam" if model.arch == "gaitnet" else "sgd")).lower()
+        opt = (c.optimizer or DEFAULT_OPTIMIZER.get(model.arch, "sgd")).lower()
         params = [p for p in list(model.parameters()) + list(self.criterion.parameters()) if p.requires_grad]
         if opt == "sgd":
             self.lr = c.lr if c.lr is not None else 0.1

@@ -9,7 +9,10 @@ Index kinds (``KINDS``):
 
 * ``flat``: exact inner-product search (``IndexFlatIP``). The default, and the reference every
   approximate index is measured against (``benchmarks/bench_gallery.py``).
-* ``hnsw``: graph search (``IndexHNSWFlat``, M=32, efSearch=128): no training, incremental adds.
+* ``hnsw``: graph search (``IndexHNSWFlat``, M=32, efSearch=2048): no training, incremental adds.
+  efSearch is high on purpose: on 100k synthetic 4096-d templates (benchmarks/bench_gallery.py)
+  efSearch 128 / 512 / 2048 gave identity-level recall@1 0.82 / 0.97 / 1.00 against exact
+  search at 9 / 26 / 79 ms per query, exact search taking ~320 ms on the same (busy) CPU.
 * ``ivf``: inverted lists (``IndexIVFFlat``, nlist ~ 4 sqrt(n), nprobe 32): trained on the rows
   at (re)build time. Caution: templates that share a common component (as gait features do)
   make inner-product k-means put most vectors in a few lists (benchmarks/bench_gallery.py
@@ -34,7 +37,7 @@ KINDS = ("auto", "flat", "hnsw", "ivf")
 APPROX_THRESHOLD = 200_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 2048
 IVF_NPROBE = 32
 
 

@@ -19,8 +19,38 @@ WITHIN_FRACTION = 0.15
 BAG_KINDS = ("shoulder", "backpack", "handbag")
 
 
-def _colour(rng: np.random.Generator, lo: int = 20, hi: int = 235) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(lo, hi, size=3))
+# Garment colours people actually wear (BGR, relative frequency): mostly black, grey, white,
+# navy and denim, with earth tones and a few brighter colours. Uniformly random RGB clothes
+# (saturated magenta shirts, lime trousers) are neither lifelike nor a fair test of a segmenter.
+TOPS = (((30, 30, 30), 3.0), ((225, 225, 225), 2.0), ((170, 170, 170), 1.5), ((70, 70, 70), 1.5),
+        ((80, 40, 25), 2.0), ((160, 90, 40), 1.2), ((215, 180, 150), 1.0), ((40, 40, 170), 0.8),
+        ((50, 30, 100), 0.7), ((50, 100, 95), 0.7), ((150, 185, 205), 0.8), ((40, 65, 100), 0.6),
+        ((170, 150, 220), 0.5), ((60, 190, 220), 0.4), ((70, 130, 40), 0.5))
+TROUSERS = (((120, 70, 40), 3.0), ((80, 45, 30), 2.0), ((28, 28, 28), 3.0), ((60, 60, 60), 1.5),
+            ((120, 165, 190), 1.2), ((70, 35, 20), 1.0), ((45, 70, 100), 0.6), ((55, 90, 85), 0.5),
+            ((150, 150, 150), 0.5))
+SHOES = (((25, 25, 25), 4.0), ((30, 45, 65), 2.0), ((215, 215, 215), 1.5), ((100, 100, 100), 1.0),
+         ((80, 120, 160), 0.5))
+COATS = (((28, 28, 28), 3.0), ((55, 55, 55), 2.0), ((70, 38, 22), 2.0), ((95, 140, 180), 1.2),
+         ((40, 60, 90), 1.2), ((50, 85, 80), 0.8), ((120, 120, 120), 1.0), ((45, 30, 95), 0.5),
+         ((45, 70, 35), 0.5), ((160, 190, 210), 0.5))
+BAGS = (((25, 25, 25), 3.0), ((35, 60, 95), 2.0), ((80, 125, 170), 1.0), ((70, 40, 25), 1.0),
+        ((110, 110, 110), 1.0), ((40, 40, 160), 0.5), ((50, 90, 85), 0.5))
+
+
+def _garment(rng: np.random.Generator, palette, lo: int, hi: int) -> tuple[int, int, int]:
+    """A garment colour from ``palette``, shade varied +-20 %.
+
+    Consumes exactly the draws of the former uniform colours (one ``rng.integers(lo, hi, size=3)``
+    call, mapped to three uniforms), so every parameter drawn after the clothes (bag, coat) and
+    every person of a seed stay what they were: only the colours changed.
+    """
+    u = (rng.integers(lo, hi, size=3) - lo + 0.5) / (hi - lo)
+    weights = np.array([w for _, w in palette], float)
+    k = int(np.searchsorted(np.cumsum(weights) / weights.sum(), u[0], side="right"))
+    base = np.array(palette[min(k, len(palette) - 1)][0], float)
+    col = base * (0.8 + 0.4 * u[1]) + (u[2] - 0.5) * 16.0
+    return tuple(int(v) for v in np.clip(np.round(col), 8, 245))
 
 
 @dataclass(frozen=True)
@@ -154,8 +184,9 @@ class Clothing:
         hair_v = rng.uniform(0.1, 0.6)
         hair = tuple(int(v * hair_v) for v in (60, 80, 110))
         return cls(
-            shirt=_colour(rng), trousers=_colour(rng, 15, 160), shoes=_colour(rng, 10, 90),
-            skin=skin, hair=hair, coat=_colour(rng, 15, 200), bag=_colour(rng, 15, 200),
+            shirt=_garment(rng, TOPS, 20, 235), trousers=_garment(rng, TROUSERS, 15, 160),
+            shoes=_garment(rng, SHOES, 10, 90), skin=skin, hair=hair, coat=_garment(rng, COATS, 15, 200),
+            bag=_garment(rng, BAGS, 15, 200),
         )
 
 

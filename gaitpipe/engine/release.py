@@ -1,0 +1,128 @@
+"""Turning a training run into shipped weights: validate, calibrate the open-set threshold, install.
+
+``calibrate_weights`` embeds every sequence of the validation subjects, measures the CASIA-B
+protocol (rank-1 NM/BG/CL) and the genuine/impostor score distributions, and writes both into the
+weights file's metadata (``metrics.validation`` and ``open_set``), leaving the weights untouched.
+``install_weights`` copies weights into a weights folder (fp16 storage optional) and records them
+in that folder's ``MANIFEST.json`` (file, sha256, architecture, training data, iterations,
+validation rank-1, open-set figures, date), optionally as the default encoder.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gaitpipe.errors import InputError
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def calibrate_weights(
+    weights: str | Path,
+    data: str | Path,
+    subjects: str = "063-074",
+    *,
+    target_far: float = 0.01,
+    max_frames: int | None = None,
+    device: str | None = None,
+    write: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Validate ``weights`` on ``subjects`` of ``data`` (CASIA-B protocol) and calibrate "unknown".
+
+    Scores are the gallery's scores (part-averaged cosine of ``flatten_for_search`` vectors) over
+    every pair of validation sequences (all conditions and views). Returns what was written.
+    """
+    from gaitpipe.engine.evaluator import evaluate_weights, EmbeddingSet
+    from gaitpipe.metrics.evaluation import headline
+    from gaitpipe.metrics.open_set import calibrate
+    from gaitpipe.models.base import flatten_for_search
+    from gaitpipe.models.checkpoint import resolve_weights, update_meta
+
+    path = resolve_weights(weights)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        emb_file = Path(tmp) / "val.npz"
+        result = evaluate_weights(path, data, "casiab", subjects=subjects, max_frames=max_frames, device=device,
+                                  save_embeddings=emb_file, progress=progress)
+        es = EmbeddingSet.load(emb_file)
+    if len(set(es.subjects.tolist())) < 2:
+        raise InputError(f"calibration needs sequences of at least two subjects; {data} has {len(set(es.subjects.tolist()))} in {subjects}")
+    vectors = flatten_for_search(es.embeddings)
+    cal = calibrate(vectors, es.subjects, fars=(0.01, 0.001), target_far=target_far)
+    rank1 = {k: round(float(v), 2) for k, v in headline(result).items()}
+    validation = {"protocol": "casiab", "subjects": subjects, "rank1": rank1, "max_frames": max_frames,
+                  "sequences": int(len(es.subjects)), "data": Path(str(data)).name}
+    open_set = cal.to_dict() | {"calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences"}
+    if write:
+        from gaitpipe.models.checkpoint import read_meta
+
+        metrics = dict(read_meta(path).get("metrics") or {})
+        metrics["validation"] = validation
+        update_meta(path, metrics=metrics, open_set=open_set)
+    return {"weights": str(path), "validation": validation, "open_set": open_set, "result": result}
+
+
+def install_weights(
+    source: str | Path,
+    name: str,
+    *,
+    weights_dir: str | Path | None = None,
+    half: bool = True,
+    default: bool = False,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """Copy ``source`` into ``weights_dir/<name>.pt`` (fp16 storage when ``half``) and record it in
+    ``MANIFEST.json``; ``default`` makes it the encoder of ``enroll``/``identify``/``demo``."""
+    from gaitpipe.models.checkpoint import install_dir, load_checkpoint, save_checkpoint
+
+    src = Path(source)
+    model, meta = load_checkpoint(src)
+    out_dir = Path(weights_dir) if weights_dir else install_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{name}.pt"
+    keep = {k: v for k, v in meta.items() if k not in {"fingerprint", "stored_half", "arch", "preset", "config", "input_kind",
+                                                       "input_size", "parts", "part_layout", "embed_dim", "created",
+                                                       "gaitpipe_version", "torch_version"}}
+    written = save_checkpoint(dest, model, meta=keep, half=half)
+    training = meta.get("training") or {}
+    validation = (meta.get("metrics") or {}).get("validation") or {}
+    entry = {
+        "file": dest.name,
+        "sha256": _sha256(dest),
+        "bytes": dest.stat().st_size,
+        "arch": written["arch"],
+        "preset": written["preset"],
+        "config": written["config"],
+        "fingerprint": written["fingerprint"],
+        "training_data": meta.get("training_data"),
+        "iterations": training.get("iterations"),
+        "validation_rank1": validation.get("rank1"),
+        "validation": validation,
+        "open_set": meta.get("open_set"),
+        "stored_half": half,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+        "licence_note": "trained on CASIA-B (CASIA's research-use terms): for research use",
+    }
+    if notes:
+        entry["notes"] = notes
+    manifest_path = out_dir / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest.setdefault("weights", {})[name] = entry
+    if default or not manifest.get("default"):
+        manifest["default"] = name
+    tmp = manifest_path.with_name(f".MANIFEST.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, manifest_path)
+    return entry
