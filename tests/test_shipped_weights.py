@@ -1,0 +1,38 @@
+"""The weights shipped in weights/ are what MANIFEST.json says they are, and load."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from gaitpipe.models.checkpoint import default_weights, load_checkpoint, repo_weights_dir
+
+MANIFEST = repo_weights_dir() / "MANIFEST.json"
+REQUIRED = {"file", "sha256", "arch", "preset", "training_data", "iterations", "validation_rank1", "open_set", "date", "fingerprint"}
+
+
+def _entries():
+    if not MANIFEST.is_file():
+        pytest.skip("no weights/MANIFEST.json in this checkout (weights are shipped with the repository)")
+    return json.loads(MANIFEST.read_text())
+
+
+def test_manifest_matches_files_and_metadata():
+    manifest = _entries()
+    assert manifest["default"] in manifest["weights"]
+    for name, entry in manifest["weights"].items():
+        assert REQUIRED <= set(entry), f"{name} lacks {REQUIRED - set(entry)}"
+        path = repo_weights_dir() / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], f"{path} differs from its manifest sha256"
+        model, meta = load_checkpoint(path)
+        assert meta["fingerprint"] == entry["fingerprint"]
+        assert (model.arch, model.preset) == (entry["arch"], entry["preset"])
+        assert set(entry["validation_rank1"]) >= {"NM", "BG", "CL"}
+        assert -1.0 <= meta["open_set"]["threshold"] <= 1.0
+        assert "063-074" not in str(entry["training_data"].get("train_subjects")), "validation subjects must not be trained on"
+
+
+def test_default_weights_resolve():
+    manifest = _entries()
+    assert default_weights().name == manifest["weights"][manifest["default"]]["file"]
