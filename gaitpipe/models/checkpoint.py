@@ -123,6 +123,12 @@ def save_checkpoint(path: str | Path, model, *, meta: dict[str, Any] | None = No
         "dtypes": dtypes,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(payload, path)
+    return full_meta
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temporary name, then rename: a crash never leaves a half-written weights file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         torch.save(payload, tmp)
@@ -130,7 +136,6 @@ def save_checkpoint(path: str | Path, model, *, meta: dict[str, Any] | None = No
     finally:
         if tmp.exists():
             tmp.unlink()
-    return full_meta
 
 
 # ----------------------------------------------------------------------------------------- load
@@ -249,13 +254,7 @@ def update_meta(path: str | Path, **changes: Any) -> dict[str, Any]:
     meta = json.loads(payload["meta"])
     meta.update(changes)
     payload["meta"] = _json_check(meta)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _atomic_save(payload, path)
     return meta
 
 
