@@ -26,3 +26,14 @@ def casiab_pack() -> Path:
     if not CASIAB_PACK.is_file():
         pytest.skip(NO_SHARED)
     return CASIAB_PACK
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

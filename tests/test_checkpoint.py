@@ -14,13 +14,8 @@ TINY_GB = {"channels": (8, 16, 16, 32), "embed_dim": 16, "num_classes": 5}
 TINY_HSTL = {"stem": (1, 4), "stages": ((4, 4, 8), (8, 8, 8)), "embed_dim": 8, "num_classes": 5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models gain nothing from threads (see conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trained_like(model):

@@ -21,13 +21,8 @@ NO_CUDA = "no CUDA GPU on this machine: the GPU checks run where one is present"
 PUBLISHED_PARAMS = {"gaitbase-casiab": 7.0e6, "hstl-casiab": 4.0e6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and spinning OpenMP threads crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models gain nothing from threads (see conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def full_size(name: str):
