@@ -7,7 +7,6 @@ Arrays are numpy; shapes are documented per field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -86,11 +85,3 @@ class SilhouetteSequence:
 
         return to_model_input(self.frames)
 
-
-@dataclass
-class Embedding:
-    """A gait template: the encoder's part features for one sequence."""
-
-    parts: np.ndarray  #: [P, D] float32
-    encoder: str  #: encoder fingerprint (architecture, preset, weights sha256 prefix)
-    meta: dict[str, Any] = field(default_factory=dict)

@@ -9,9 +9,14 @@ import typer
 
 from gaitpipe.cli.app import app
 
-_GALLERY_HELP = "Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory)."
-_WEIGHTS_HELP = "Weights file or name in weights/ (default: the installed default weights)."
-_SEGMENTER_HELP = "Person segmenter: auto, yolo or bgsub (see `gaitpipe extract-silhouettes --help`)."
+# Options shared by enroll and identify (typer reads these defaults per command, so one object serves both).
+_GALLERY = typer.Option(None, "--gallery", help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory).")
+_WEIGHTS = typer.Option(None, "--weights", help="Weights file or name in weights/ (default: the installed default weights).")
+_SEGMENTER = typer.Option("auto", "--segmenter", help="Person segmenter: auto, yolo or bgsub (see `gaitpipe extract-silhouettes --help`).")
+_SEG_WEIGHTS = typer.Option(None, "--seg-weights", help="YOLO-seg weights (name or path).")
+_BACKGROUND = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter.")
+_DEVICE = typer.Option(None, "--device", help="cuda, cpu, ... (default: CUDA when available).")
+_STRIDE = typer.Option(1, "--stride", min=1, help="Use every Nth frame.")
 
 
 def _pipeline(segmenter: str, weights: Optional[str], device: Optional[str], stride: int, progress: bool,
@@ -35,13 +40,13 @@ def enroll(
     video: Path = typer.Argument(..., help="Video of the person walking (the longest usable track is enrolled)."),
     identity: str = typer.Option(..., "--id", help="Name to enrol the walker under."),
     track: Optional[int] = typer.Option(None, "--track", help="Enrol this track id instead of the main walker."),
-    gallery: Optional[Path] = typer.Option(None, "--gallery", help=_GALLERY_HELP),
-    weights: Optional[str] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
-    segmenter: str = typer.Option("auto", "--segmenter", help=_SEGMENTER_HELP),
-    seg_weights: Optional[str] = typer.Option(None, "--seg-weights", help="YOLO-seg weights (name or path)."),
-    background: Optional[str] = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: CUDA when available)."),
-    stride: int = typer.Option(1, "--stride", min=1, help="Use every Nth frame."),
+    gallery: Optional[Path] = _GALLERY,
+    weights: Optional[str] = _WEIGHTS,
+    segmenter: str = _SEGMENTER,
+    seg_weights: Optional[str] = _SEG_WEIGHTS,
+    background: Optional[str] = _BACKGROUND,
+    device: Optional[str] = _DEVICE,
+    stride: int = _STRIDE,
     force: bool = typer.Option(False, "--force", help="Add the walk even if this video+track is already enrolled."),
     as_json: bool = typer.Option(False, "--json", help="Print the enrolment as one JSON object."),
 ) -> None:
@@ -65,13 +70,13 @@ def identify(
     top_k: int = typer.Option(5, "--top-k", min=1, help="Identities listed per walker."),
     threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="Similarity below which a walker is 'unknown' (default: from the weights)."),
-    gallery: Optional[Path] = typer.Option(None, "--gallery", help=_GALLERY_HELP),
-    weights: Optional[str] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
-    segmenter: str = typer.Option("auto", "--segmenter", help=_SEGMENTER_HELP),
-    seg_weights: Optional[str] = typer.Option(None, "--seg-weights", help="YOLO-seg weights (name or path)."),
-    background: Optional[str] = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: CUDA when available)."),
-    stride: int = typer.Option(1, "--stride", min=1, help="Use every Nth frame."),
+    gallery: Optional[Path] = _GALLERY,
+    weights: Optional[str] = _WEIGHTS,
+    segmenter: str = _SEGMENTER,
+    seg_weights: Optional[str] = _SEG_WEIGHTS,
+    background: Optional[str] = _BACKGROUND,
+    device: Optional[str] = _DEVICE,
+    stride: int = _STRIDE,
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     render: Optional[Path] = typer.Option(None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."),
 ) -> None:

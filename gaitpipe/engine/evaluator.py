@@ -120,7 +120,7 @@ def _csv(text: str | None) -> list[str] | None:
     return None if text is None else [t for t in text.replace(" ", "").split(",") if t]
 
 
-def evaluate_weights(
+def evaluate_weights_embeddings(
     weights: str | Path,
     data: str | Path,
     protocol: str = "casiab",
@@ -134,14 +134,11 @@ def evaluate_weights(
     batch_size: int | None = None,
     gallery: str | None = None,
     probe: str | None = None,
-    save_embeddings: str | Path | None = None,
-    plot: str | Path | None = None,
     progress: bool = True,
-) -> dict:
-    """What ``gaitpipe evaluate`` does: load weights, embed the chosen subjects, apply the protocol.
+) -> tuple[dict, EmbeddingSet, dict]:
+    """Load weights, embed the chosen subjects, apply the protocol: ``(result, embeddings, weights meta)``.
 
     Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
-    Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
     """
     from gaitpipe.data.sources import input_kind_for, open_source
     from gaitpipe.data.splits import load_split, parse_id_range
@@ -173,6 +170,35 @@ def evaluate_weights(
     result.update({"weights": str(path), "fingerprint": meta.get("fingerprint"), "data": str(data),
                    "subjects": compact_ids(dataset.subjects), "num_sequences": len(dataset),
                    "max_frames": max_frames})
+    return result, es, meta
+
+
+def evaluate_weights(
+    weights: str | Path,
+    data: str | Path,
+    protocol: str = "casiab",
+    *,
+    subjects: str | None = None,
+    split: str | None = None,
+    views: str | None = None,
+    max_frames: int | None = None,
+    metric: str = "euc",
+    device: str | None = None,
+    batch_size: int | None = None,
+    gallery: str | None = None,
+    probe: str | None = None,
+    save_embeddings: str | Path | None = None,
+    plot: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """What ``gaitpipe evaluate`` does: load weights, embed the chosen subjects, apply the protocol.
+
+    Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
+    Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
+    """
+    result, es, meta = evaluate_weights_embeddings(
+        weights, data, protocol, subjects=subjects, split=split, views=views, max_frames=max_frames, metric=metric,
+        device=device, batch_size=batch_size, gallery=gallery, probe=probe, progress=progress)
     if save_embeddings:
         result["embeddings_file"] = str(es.save(save_embeddings, fingerprint=str(meta.get("fingerprint"))))
     if plot:

@@ -43,20 +43,15 @@ def calibrate_weights(
     Scores are the gallery's scores (part-averaged cosine of ``flatten_for_search`` vectors) over
     every pair of validation sequences (all conditions and views). Returns what was written.
     """
-    from gaitpipe.engine.evaluator import evaluate_weights, EmbeddingSet
+    from gaitpipe.engine.evaluator import evaluate_weights_embeddings
     from gaitpipe.metrics.evaluation import headline
     from gaitpipe.metrics.open_set import calibrate
     from gaitpipe.models.base import flatten_for_search
-    from gaitpipe.models.checkpoint import resolve_weights, update_meta
+    from gaitpipe.models.checkpoint import read_meta, resolve_weights, update_meta
 
     path = resolve_weights(weights)
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        emb_file = Path(tmp) / "val.npz"
-        result = evaluate_weights(path, data, "casiab", subjects=subjects, max_frames=max_frames, device=device,
-                                  save_embeddings=emb_file, progress=progress)
-        es = EmbeddingSet.load(emb_file)
+    result, es, _ = evaluate_weights_embeddings(path, data, "casiab", subjects=subjects, max_frames=max_frames,
+                                                device=device, progress=progress)
     if len(set(es.subjects.tolist())) < 2:
         raise InputError(f"calibration needs sequences of at least two subjects; {data} has {len(set(es.subjects.tolist()))} in {subjects}")
     vectors = flatten_for_search(es.embeddings)
@@ -66,8 +61,6 @@ def calibrate_weights(
                   "sequences": int(len(es.subjects)), "data": Path(str(data)).name}
     open_set = cal.to_dict() | {"calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences"}
     if write:
-        from gaitpipe.models.checkpoint import read_meta
-
         metrics = dict(read_meta(path).get("metrics") or {})
         metrics["validation"] = validation
         update_meta(path, metrics=metrics, open_set=open_set)

@@ -4,7 +4,7 @@
 builds one :class:`~gaitpipe.types.SilhouetteSequence` per track. It keeps only frames a gait
 model can use and records why every other frame was dropped:
 
-* ``border_cut``: the mask or box touches the image border, so part of the walker is outside
+* ``border_cut``: the mask lies along the image border, so part of the walker is outside
   the picture (a cut silhouette is re-centred and re-scaled into a different shape; the official
   CASIA-B silhouettes drop such frames too);
 * ``too_small``: the mask is shorter than ``min_height_frac`` of the frame height;
@@ -136,7 +136,7 @@ class TrackAssembler:
                 soft = cv2.resize(soft.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
             binary = np.where(soft > MASK_THRESHOLD, 255, 0).astype(np.uint8)
             box = np.asarray(dets.boxes[i], np.float32).reshape(4)
-            reason = self._frame_check(binary, box, width, height)
+            reason = self._frame_check(binary, width, height)
             if reason is not None:
                 track.drop(reason)
                 continue
@@ -160,7 +160,7 @@ class TrackAssembler:
                 )
             )
 
-    def _frame_check(self, binary: np.ndarray, box: np.ndarray, width: int, height: int) -> str | None:
+    def _frame_check(self, binary: np.ndarray, width: int, height: int) -> str | None:
         """Why this frame's mask cannot be used on its own merits, or None."""
         m = self.border_margin
         fg = binary > 0
