@@ -162,6 +162,36 @@ def test_cuda_matches_cpu_and_autocast_runs(model):
         model.to("cpu")
 
 
+def test_channels_last_keeps_embeddings(model):
+    import copy
+
+    x = frames_for(model, 2, 9, seed=3)
+    ref = model.embed(x)
+    cl = copy.deepcopy(model).use_channels_last()
+    convs = [m.weight for m in cl.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last if w.dim() == 4 else torch.channels_last_3d)
+                         for w in convs)
+    torch.testing.assert_close(cl.embed(x), ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_cuda_channels_last_training_step(model):
+    """What `gaitpipe train` does on a GPU by default: channels-last weights, fp16 autocast, a backward pass."""
+    import copy
+
+    from gaitpipe.losses import build_loss
+
+    gpu = copy.deepcopy(model).cuda().use_channels_last().train()
+    x = frames_for(model, 4, 12, seed=5).cuda()
+    labels = torch.tensor([0, 0, 1, 1], device="cuda")
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss, _ = build_loss(gpu).cuda()(gpu(x), labels)
+    loss.float().backward()
+    grads = [p.grad for p in gpu.parameters() if p.requires_grad and p.grad is not None]
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_parameter_counts(name):
     m = full_size(name)

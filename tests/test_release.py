@@ -40,7 +40,7 @@ def test_calibrate_then_install(tmp_path, monkeypatch, capsys):
     assert "validation rank-1" in out and "open set: threshold" in out
     meta = read_meta(weights)
     assert meta["fingerprint"] == fingerprint  # metadata changed, weights did not
-    assert set(meta["metrics"]["validation"]["rank1"]) >= {"NM", "BG", "CL", "mean"}
+    assert set(meta["metrics"]["validation"]["rank1"]) == set(meta["metrics"]["validation"]["rank1_cosine"]) >= {"NM", "BG", "CL", "mean"}
     cal = meta["open_set"]
     assert -1 <= cal["threshold"] <= 1 and cal["subjects"] == 4 and cal["genuine_pairs"] == 4 * (20 * 19 // 2)
 
@@ -54,3 +54,47 @@ def test_calibrate_then_install(tmp_path, monkeypatch, capsys):
     assert entry["open_set"]["threshold"] == cal["threshold"] and entry["validation_rank1"] == meta["metrics"]["validation"]["rank1"]
     model, installed_meta = load_checkpoint(installed)
     assert installed_meta["stored_half"] is True and model.preset == "gaitbase-small"
+
+
+def test_set_feature_copies_weights_with_bnneck_retrieval(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = create_model("gaitbase-small", channels=[4, 8, 8, 8], embed_dim=8, num_classes=4)
+    # Non-trivial BN statistics so that the BNNeck feature really differs from the FC feature.
+    model.bnnecks.bn1d.running_mean.uniform_(-1, 1)
+    model.bnnecks.bn1d.running_var.uniform_(0.5, 2)
+    source = tmp_path / "fc.pt"
+    save_checkpoint(source, model, meta={"open_set": {"threshold": 0.9}, "metrics": {"validation": {"rank1": {}}, "train": 1}})
+    dest = tmp_path / "bnneck.pt"
+    assert main(["weights", "set-feature", str(source), "bnneck", "--out", str(dest)]) == 0
+    assert "calibrate" in capsys.readouterr().out
+
+    fc_model, fc_meta = load_checkpoint(source)
+    bn_model, bn_meta = load_checkpoint(dest)  # verifies the new fingerprint
+    assert bn_model.config.retrieval_feature == "bnneck" and fc_model.config.retrieval_feature == "fc"
+    # Same weights, new embedding space: the fingerprint's hash is shared, its preset tag is not.
+    assert fc_meta["fingerprint"].split("/")[2] == bn_meta["fingerprint"].split("/")[2]
+    assert bn_meta["fingerprint"].split("/")[1] == "gaitbase-small+bnneck" != fc_meta["fingerprint"].split("/")[1]
+    # Stale figures are dropped, the rest is kept.
+    assert "open_set" not in bn_meta and bn_meta["metrics"] == {"train": 1}
+    assert bn_meta["derived_from"]["fingerprint"] == fc_meta["fingerprint"]
+
+    frames = torch.rand(3, 7, 64, 44)
+    fc_emb, bn_emb = fc_model.embed(frames), bn_model.embed(frames)
+    bn = fc_model.bnnecks.bn1d
+    expected = (fc_emb.reshape(3, -1) - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
+    assert torch.allclose(bn_emb, expected.reshape(fc_emb.shape), atol=1e-5)
+    # Training still sees the FC feature (the triplet loss is defined on it).
+    bn_model.train()
+    assert torch.allclose(bn_model(frames).embeddings, fc_model.train()(frames).embeddings, atol=1e-6)
+
+
+def test_set_feature_refuses_bad_input(tmp_path, capsys):
+    hstl = tmp_path / "hstl.pt"
+    save_checkpoint(hstl, create_model("hstl-casiab", **create_model("hstl-casiab").tiny_overrides()))
+    assert main(["weights", "set-feature", str(hstl), "bnneck", "--out", str(tmp_path / "x.pt")]) != 0
+    assert "no BNNeck feature choice" in capsys.readouterr().err
+    gb = tmp_path / "gb.pt"
+    save_checkpoint(gb, create_model("gaitbase-small", channels=[4, 8, 8, 8], embed_dim=8, num_classes=4))
+    assert main(["weights", "set-feature", str(gb), "pre-bn", "--out", str(tmp_path / "y.pt")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fc, bnneck" in err and not (tmp_path / "y.pt").exists()

@@ -107,6 +107,16 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
     assert again["mean_rank1"] == pytest.approx(result["mean_rank1"])  # anyone can recompute from the .npz
     assert cv2.imread(str(png)) is not None
 
+    # --amp (bf16 autocast on the CPU) embeds the same sequences to nearly the same vectors
+    npz_amp = tmp_path / "emb-amp.npz"
+    rc = main(["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--json",
+               "--save-embeddings", str(npz_amp), "--device", "cpu", "--amp"])
+    assert rc == 0, capsys.readouterr().err
+    with np.load(npz) as z, np.load(npz_amp) as za:
+        a, b = z["embeddings"].reshape(60, -1), za["embeddings"].reshape(60, -1)
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert cos.min() > 0.99 and not np.array_equal(a, b)
+
     # the human-readable table
     rc = main(["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--max-frames", "8"])
     text = capsys.readouterr().out

@@ -301,6 +301,9 @@ def test_list_shows_installed_weights(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv(ckpt.WEIGHTS_DIR_ENV, str(wdir))
     model = create_model("gaitbase-casiab", channels=(8, 16, 16, 32), embed_dim=16, num_classes=5)
     meta = ckpt.save_checkpoint(wdir / "tiny-gb.pt", model, meta={"training_data": "unit test"})
+    ckpt.save_checkpoint(wdir / "validated.pt", model, meta={
+        "training_data": {"train_subjects": "001-062"}, "open_set": {"threshold": 0.75694},
+        "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71}}}})
     (wdir / "broken.pt").write_bytes(b"not a checkpoint")
     (wdir / "MANIFEST.json").write_text(json.dumps({"default": "tiny-gb"}))
     code, out, err = _run(capsys, "weights", "list", "--json")
@@ -311,6 +314,8 @@ def test_list_shows_installed_weights(capsys, tmp_path, monkeypatch):
     assert "error" in rows["broken"]
     code, out, _ = _run(capsys, "weights", "list")
     assert code == 0 and "*tiny-gb" in out and meta["fingerprint"] in out and "unreadable" in out
+    validated = next(line for line in out.splitlines() if line.startswith(" validated"))
+    assert "001-062" in validated and "70.6/66.6/39.0" in validated and "0.7569" in validated
 
 
 # ------------------------------------------------------------------------------------- ONNX

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.ClickException as exc:  # usage errors: click's own one-line message
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:  # typer's own class (its vendored click has none)
         typer.echo("error: aborted", err=True)
         return 1
     except OSError as exc:  # disk full, permission denied, ...: the user can act on these

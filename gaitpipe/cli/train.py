@@ -43,6 +43,9 @@ def train_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: CUDA when present)."),
     amp: bool = typer.Option(False, "--amp/--no-amp", help="Mixed precision (fp16 on CUDA, bf16 on CPU)."),
     amp_dtype: Optional[str] = typer.Option(None, "--amp-dtype", help="fp16 or bf16."),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
+                                                 help="Channels-last conv weights (default: on for CUDA, off on CPU).",
+                                                 show_default=False),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint of an earlier run (its .state.pt must sit next to it)."),
     out: Path = typer.Option(Path("runs/train"), "--out", help="Output folder for checkpoints, log and loss curve."),
     val_every: int = typer.Option(0, "--val-every", help="Validate every N iterations (0: never)."),
@@ -68,7 +71,7 @@ def train_command(
     config = TrainConfig(
         arch=arch, data=str(data), cache=cache, split=split, train_subjects=train_subjects, iters=iters, batch=batch, frames=frames,
         sampling=sampling, optimizer=optimizer, lr=lr, weight_decay=weight_decay, milestones=ms, device=device, amp=amp,
-        amp_dtype=amp_dtype, resume=str(resume) if resume else None, out=str(out), val_every=val_every,
+        amp_dtype=amp_dtype, channels_last=channels_last, resume=str(resume) if resume else None, out=str(out), val_every=val_every,
         val_subjects=val_subjects, val_protocol=val_protocol, val_views=val_views, val_max_frames=val_max_frames,
         save_every=save_every, log_every=log_every, time_limit_min=time_limit, threads=threads, seed=seed, model_overrides=_parse_overrides(set_),
         progress=not no_progress,

@@ -19,6 +19,25 @@ class ImportArch(str, Enum):
     hstl = "hstl"
 
 
+def _trained_on(row: dict) -> str:
+    data = row.get("training_data")
+    if isinstance(data, dict):
+        return str(data.get("train_subjects") or "-")[:12]
+    return str(data or "-")[:12]
+
+
+def _validation(row: dict) -> str:
+    rank1 = ((row.get("metrics") or {}).get("validation") or {}).get("rank1") or {}
+    if not all(k in rank1 for k in ("NM", "BG", "CL")):
+        return "-"
+    return "/".join(f"{rank1[k]:.1f}" for k in ("NM", "BG", "CL"))
+
+
+def _threshold(row: dict) -> str:
+    threshold = (row.get("open_set") or {}).get("threshold")
+    return "-" if threshold is None else f"{threshold:.4f}"
+
+
 @weights_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Show the weights installed in $GAITPIPE_WEIGHTS_DIR and the repo's weights/ folder."""
@@ -31,15 +50,16 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     if not rows:
         typer.echo(f"no weights installed (searched {', '.join(str(d) for d in weights_dirs())})")
         return
-    typer.echo(f"{'name':<32} {'arch':<9} {'preset':<16} {'parts x dim':<11} {'MB':>6}  {'training data':<24} fingerprint")
+    typer.echo(f"{'name':<28} {'preset':<16} {'parts x dim':<11} {'MB':>5}  {'trained on':<12} "
+               f"{'val NM/BG/CL':<15} {'threshold':<9}  fingerprint")
     for r in rows:
         mark = "*" if r["default"] else " "
         if "error" in r:
-            typer.echo(f"{mark}{r['name']:<31} unreadable: {r['error']}")
+            typer.echo(f"{mark}{r['name']:<27} unreadable: {r['error']}")
             continue
         shape = f"{r['parts']}x{r['embed_dim']}"
-        data = str(r.get("training_data") or "-")[:24]
-        typer.echo(f"{mark}{r['name']:<31} {r['arch']:<9} {r['preset']:<16} {shape:<11} {r['bytes'] / 1e6:>6.1f}  {data:<24} {r['fingerprint']}")
+        typer.echo(f"{mark}{r['name']:<27} {r['preset']:<16} {shape:<11} {r['bytes'] / 1e6:>5.1f}  {_trained_on(r):<12} "
+                   f"{_validation(r):<15} {_threshold(r):<9}  {r['fingerprint']}")
     if any(r["default"] for r in rows):
         typer.echo("* = default (weights/MANIFEST.json)")
 
@@ -93,12 +113,27 @@ def calibrate_command(
 
     out = calibrate_weights(weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run)
     r1, os_ = out["validation"]["rank1"], out["open_set"]
-    typer.echo(f"validation rank-1 ({subjects}): " + ", ".join(f"{k} {v:.1f}" for k, v in r1.items()))
+    typer.echo(f"validation rank-1 ({subjects}): " + ", ".join(f"{k} {v:.1f}" for k, v in r1.items())
+               + "; with the gallery's cosine: " + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1_cosine"].items()))
     typer.echo(f"open set: threshold {os_['threshold']:.4f} at FAR {os_['target_far']:g}; TAR "
                + ", ".join(f"{v * 100:.1f}% at FAR {k}" for k, v in os_["tar_at_far"].items())
                + f" ({os_['genuine_pairs']} genuine / {os_['impostor_pairs']} impostor pairs)")
     if not dry_run:
         typer.echo(f"written into {out['weights']}")
+
+
+@weights_app.command("set-feature")
+def set_feature_command(
+    weights: str = typer.Argument(..., help="Weights file or name (GaitBase or DyGait).", show_default=False),
+    feature: str = typer.Argument(..., help="fc (OpenGait's test feature) or bnneck (BatchNorm-ed, cosine-friendly).",
+                                  show_default=False),
+    out: Path = typer.Option(..., "--out", help="Where to write the copy.", show_default=False),
+) -> None:
+    """Copy weights with another retrieval feature (same weights, new fingerprint); recalibrate after."""
+    from gaitpipe.engine.release import set_retrieval_feature
+
+    meta = set_retrieval_feature(weights, out, feature)
+    typer.echo(f"wrote {out} ({meta['fingerprint']}); run `gaitpipe weights calibrate {out} --data ...` before using its threshold")
 
 
 @weights_app.command("install")

@@ -134,6 +134,7 @@ def evaluate_weights_embeddings(
     batch_size: int | None = None,
     gallery: str | None = None,
     probe: str | None = None,
+    amp: bool = False,
     progress: bool = True,
 ) -> tuple[dict, EmbeddingSet, dict]:
     """Load weights, embed the chosen subjects, apply the protocol: ``(result, embeddings, weights meta)``.
@@ -161,7 +162,7 @@ def evaluate_weights_embeddings(
     dataset = GaitDataset(source, subjects=wanted, views=_csv(views), kind=input_kind_for(model, source))
     result, es = evaluate_model(
         model, dataset, protocol, device=dev, batch_size=batch_size or (32 if dev.type == "cuda" else 8),
-        max_frames=max_frames, metric=metric, progress=progress,
+        max_frames=max_frames, metric=metric, amp=amp, progress=progress,
         probe_list=sp.probe if sp is not None else None,
         gallery_conditions=_csv(gallery), probe_conditions=_csv(probe),
     )
@@ -189,16 +190,17 @@ def evaluate_weights(
     probe: str | None = None,
     save_embeddings: str | Path | None = None,
     plot: str | Path | None = None,
+    amp: bool = False,
     progress: bool = True,
 ) -> dict:
     """What ``gaitpipe evaluate`` does: load weights, embed the chosen subjects, apply the protocol.
 
     Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
-    Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
+    ``amp`` embeds under autocast (fp16 on CUDA, bf16 on the CPU). Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
     """
     result, es, meta = evaluate_weights_embeddings(
         weights, data, protocol, subjects=subjects, split=split, views=views, max_frames=max_frames, metric=metric,
-        device=device, batch_size=batch_size, gallery=gallery, probe=probe, progress=progress)
+        device=device, batch_size=batch_size, gallery=gallery, probe=probe, amp=amp, progress=progress)
     if save_embeddings:
         result["embeddings_file"] = str(es.save(save_embeddings, fingerprint=str(meta.get("fingerprint"))))
     if plot:

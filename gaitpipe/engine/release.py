@@ -43,7 +43,7 @@ def calibrate_weights(
     Scores are the gallery's scores (part-averaged cosine of ``flatten_for_search`` vectors) over
     every pair of validation sequences (all conditions and views). Returns what was written.
     """
-    from gaitpipe.engine.evaluator import evaluate_weights_embeddings
+    from gaitpipe.engine.evaluator import evaluate_embeddings, evaluate_weights_embeddings
     from gaitpipe.metrics.evaluation import headline
     from gaitpipe.metrics.open_set import calibrate
     from gaitpipe.models.base import flatten_for_search
@@ -57,7 +57,11 @@ def calibrate_weights(
     vectors = flatten_for_search(es.embeddings)
     cal = calibrate(vectors, es.subjects, fars=(0.01, 0.001), target_far=target_far)
     rank1 = {k: round(float(v), 2) for k, v in headline(result).items()}
-    validation = {"protocol": "casiab", "subjects": subjects, "rank1": rank1, "max_frames": max_frames,
+    # The papers' figure is Euclidean (``rank1``); the gallery ranks by part-averaged cosine, so
+    # that is what enroll/identify users get (``rank1_cosine``).
+    cosine = headline(evaluate_embeddings(es, "casiab", metric="cos"))
+    rank1_cosine = {k: round(float(v), 2) for k, v in cosine.items()}
+    validation = {"protocol": "casiab", "subjects": subjects, "rank1": rank1, "rank1_cosine": rank1_cosine, "max_frames": max_frames,
                   "sequences": int(len(es.subjects)), "data": Path(str(data)).name}
     open_set = cal.to_dict() | {"calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences"}
     if write:
@@ -65,6 +69,43 @@ def calibrate_weights(
         metrics["validation"] = validation
         update_meta(path, metrics=metrics, open_set=open_set)
     return {"weights": str(path), "validation": validation, "open_set": open_set, "result": result}
+
+
+#: Metadata that describes the weights themselves: always recomputed by ``save_checkpoint``.
+_DERIVED_META = {"fingerprint", "stored_half", "arch", "preset", "config", "input_kind", "input_size", "parts",
+                 "part_layout", "embed_dim", "created", "gaitpipe_version", "torch_version"}
+
+
+def _carried_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a re-saved copy of a weights file keeps from the original's metadata."""
+    return {k: v for k, v in meta.items() if k not in _DERIVED_META}
+
+
+def set_retrieval_feature(source: str | Path, dest: str | Path, feature: str) -> dict[str, Any]:
+    """Write a copy of ``source`` whose encoder retrieves with ``feature`` (``fc`` or ``bnneck``).
+
+    The weights are unchanged; the config and hence the fingerprint change (a gallery refuses to
+    mix the two spaces). The copy's open-set threshold and validation figures are dropped, since
+    they describe the other feature: run :func:`calibrate_weights` on it. Returns its metadata.
+    """
+    from gaitpipe.models.checkpoint import load_checkpoint, resolve_weights, save_checkpoint
+    from gaitpipe.models.layers import RETRIEVAL_FEATURES
+
+    if feature not in RETRIEVAL_FEATURES:
+        raise InputError(f"retrieval feature must be one of {', '.join(RETRIEVAL_FEATURES)}, got {feature!r}")
+    src = resolve_weights(source)
+    model, meta = load_checkpoint(src)
+    if not hasattr(model.config, "retrieval_feature"):
+        raise InputError(f"{meta['arch']} has no BNNeck feature choice (its retrieval feature is fixed by the architecture)")
+    model.config.retrieval_feature = feature
+    keep = _carried_meta(meta)
+    keep.pop("open_set", None)
+    keep.pop("path", None)
+    metrics = dict(keep.get("metrics") or {})
+    metrics.pop("validation", None)
+    keep["metrics"] = metrics
+    keep["derived_from"] = {"file": src.name, "fingerprint": meta.get("fingerprint"), "change": f"retrieval_feature={feature}"}
+    return save_checkpoint(Path(dest), model, meta=keep, half=bool(meta.get("stored_half")))
 
 
 def install_weights(
@@ -85,10 +126,7 @@ def install_weights(
     out_dir = Path(weights_dir) if weights_dir else install_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{name}.pt"
-    keep = {k: v for k, v in meta.items() if k not in {"fingerprint", "stored_half", "arch", "preset", "config", "input_kind",
-                                                       "input_size", "parts", "part_layout", "embed_dim", "created",
-                                                       "gaitpipe_version", "torch_version"}}
-    written = save_checkpoint(dest, model, meta=keep, half=half)
+    written = save_checkpoint(dest, model, meta=_carried_meta(meta), half=half)
     training = meta.get("training") or {}
     validation = (meta.get("metrics") or {}).get("validation") or {}
     entry = {

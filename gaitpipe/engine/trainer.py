@@ -12,6 +12,7 @@ One process, CPU or one GPU, no distributed launcher. Everything a run produces 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 
 from gaitpipe.errors import InputError, WeightsError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +47,9 @@ class TrainConfig:
     device: str | None = None  #: default: CUDA when available
     amp: bool = False  #: autocast (fp16 + grad scaling on CUDA, bf16 on CPU)
     amp_dtype: str | None = None  #: ``fp16`` or ``bf16``
+    #: channels-last convolution weights; None = on for CUDA, off on the CPU (there torch 2.15's
+    #: oneDNN backward crashed on 8-channel convolutions, and bf16 gains only ~10 % from it).
+    channels_last: bool | None = None
     resume: str | None = None  #: a checkpoint written by this trainer
     out: str = "runs/train"
     val_every: int = 0  #: validate every N iterations (and before the first one) when > 0
@@ -162,11 +168,17 @@ class Trainer:
             overrides.setdefault("num_classes", len(train_subjects))
             try:
                 model = create_model(c.arch, **overrides)
-            except WeightsError as exc:
-                raise InputError(str(exc)) from None
+            except (WeightsError, ValueError, TypeError) as exc:  # unknown field or bad value in --set
+                raise InputError(f"{c.arch}: {exc}") from None
         if getattr(model.config, "num_classes", len(train_subjects)) < len(train_subjects):
             raise InputError(f"{c.arch} classifies {model.config.num_classes} subjects but training has {len(train_subjects)}")
         self.model = model.to(self.device).train()
+        self.channels_last = self.device.type == "cuda" if c.channels_last is None else bool(c.channels_last)
+        if self.channels_last:
+            if self.device.type == "cpu":
+                _log.warning("--channels-last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
+                             "(8-channel) convolutions here; it is meant for CUDA")
+            self.model.use_channels_last()
         kind = input_kind_for(model, self.source)
         self.train_set = GaitDataset(self.source, subjects=train_subjects, kind=kind)
         self.val_set = None
@@ -260,6 +272,7 @@ class Trainer:
                 "lr": self.lr,
                 "milestones": self.milestones,
                 "amp": bool(c.amp),
+                "channels_last": self.channels_last,
                 "device": str(self.device),
                 "seed": c.seed,
                 "wall_time_s": round(self.elapsed, 1),

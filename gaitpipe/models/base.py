@@ -116,6 +116,20 @@ class GaitEncoder(nn.Module):
         finally:
             self.train(was_training)
 
+    def use_channels_last(self) -> "GaitEncoder":
+        """Store convolution weights channels-last (``channels_last`` / ``channels_last_3d``).
+
+        Convolutions then run in NHWC / NDHWC, the layout tensor cores want under autocast; the
+        math is unchanged (outputs agree to float rounding). Done in place (the parameters stay
+        the same objects, so an optimizer built before still holds them); returns ``self``.
+        """
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+            elif isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        return self
+
     def describe(self) -> dict[str, Any]:
         """Metadata stored in checkpoints."""
         return {

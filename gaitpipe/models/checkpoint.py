@@ -49,8 +49,12 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def fingerprint_of(arch: str, preset: str, state_dict: dict[str, torch.Tensor]) -> str:
-    return f"{arch}/{preset}/{state_fingerprint(state_dict)[:16]}"
+def fingerprint_of(arch: str, preset: str, state_dict: dict[str, torch.Tensor], config: dict[str, Any] | None = None) -> str:
+    """``<arch>/<preset>/<hash>``; ``<preset>+bnneck`` when the config retrieves with BNNeck features,
+    since the same weights then give other embeddings (a gallery must not mix the two)."""
+    feature = (config or {}).get("retrieval_feature", "fc")
+    tag = preset if feature == "fc" else f"{preset}+{feature}"
+    return f"{arch}/{tag}/{state_fingerprint(state_dict)[:16]}"
 
 
 def _stored_and_used(state_dict: dict[str, torch.Tensor], half: bool):
@@ -97,7 +101,7 @@ def build_meta(model, state_used: dict[str, torch.Tensor], meta: dict[str, Any] 
             "torch_version": torch.__version__.split("+")[0],
             "created": out.get("created") or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "stored_half": bool(half),
-            "fingerprint": fingerprint_of(model.arch, model.preset, state_used),
+            "fingerprint": fingerprint_of(model.arch, model.preset, state_used, out["config"]),
         }
     )
     return out
@@ -215,10 +219,13 @@ def load_checkpoint(path: str | Path, map_location="cpu", *, expect_arch: str | 
         raise WeightsError(f"{path} holds {arch} weights, expected {expect_arch}")
     state = _restore(payload)
     if verify:
-        got = fingerprint_of(arch, preset, state)
+        got = fingerprint_of(arch, preset, state, config)
         if meta.get("fingerprint") and got != meta["fingerprint"]:
             raise WeightsError(f"{path} is damaged: its weights do not match its fingerprint {meta['fingerprint']}")
-    model = create_model(preset, **config)
+    try:
+        model = create_model(preset, **config)
+    except (ValueError, TypeError) as exc:  # e.g. a config value this gaitpipe version does not know
+        raise WeightsError(f"{path}: its config does not build {preset}: {exc}") from None
     if model.arch != arch:
         raise WeightsError(f"{path} says arch {arch!r} but preset {preset!r} builds {model.arch!r}")
     check_state_dict(model, state, source=str(path))

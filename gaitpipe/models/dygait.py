@@ -37,6 +37,7 @@ from gaitpipe.models.layers import (
     GeMHorizontalPooling,
     SeparateBNNecks,
     SeparateFCs,
+    check_retrieval_feature,
     frames_to_3d,
     temporal_max,
 )
@@ -56,8 +57,11 @@ class DyGaitConfig:
     num_classes: int = 74  #: training identities for the BNNeck classifier
     lta_stride: int = 3  #: LTA temporal kernel = stride (frames merged per output step)
     in_channels: int = 1
+    #: inference feature: ``fc`` (the paper's) or ``bnneck`` (see ``SeparateBNNecks.retrieval``).
+    retrieval_feature: str = "fc"
 
     def __post_init__(self) -> None:
+        check_retrieval_feature(self.retrieval_feature)
         self.channels = tuple(int(c) for c in self.channels)
         self.pool_after = tuple(int(s) for s in self.pool_after)
         self.bins = tuple(int(b) for b in self.bins)
@@ -180,11 +184,11 @@ class DyGait(GaitEncoder):
         if frames.dim() != 4:
             raise ValueError(f"DyGait takes silhouettes [n, T, 64, 44], got shape {tuple(frames.shape)}")
         x = temporal_max(self.features(frames))  # [n, C, h, w]
-        parts = self.fcs(self.hpp(x))  # [n, P, D]
+        parts = self.fcs(self.hpp(x))  # [n, P, D]: the paper's test feature and the triplet loss's
         _, logits = self.bnnecks(parts)
-        # Retrieval uses the FC features (as in the paper and OpenGait); the BNNeck features only
-        # feed the classifier.
-        return EncoderOutput(embeddings=parts, logits=logits)
+        if self.training:
+            return EncoderOutput(embeddings=parts, logits=logits)
+        return EncoderOutput(embeddings=self.bnnecks.retrieval(parts, self.config.retrieval_feature), logits=logits)
 
 
 def _build(overrides: dict, **defaults) -> DyGait:

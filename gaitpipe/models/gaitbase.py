@@ -3,7 +3,8 @@
 A ResNet-9 style 2D CNN runs on every frame (3x3 stem without max-pool, one BasicBlock per stage,
 channels 64/128/256/512, strides 1/2/2/1), temporal max pooling makes the set feature, horizontal
 pyramid pooling (16 strips, mean + max) gives part features, separate FCs map each part
-512 -> 256 (the retrieval embedding) and a BNNeck per part classifies (training only).
+512 -> 256 (the retrieval embedding) and a BNNeck per part classifies (training only). With
+``retrieval_feature="bnneck"`` inference returns the BNNeck's BatchNorm-ed features instead.
 
 Module names mirror OpenGait's (``backbone`` = ``Backbone.forward_block``, ``fcs`` = ``FCs``,
 ``bnnecks`` = ``BNNecks``) so :mod:`gaitpipe.models.convert` maps official checkpoints key for key.
@@ -16,7 +17,15 @@ import torch
 from torch import nn
 
 from gaitpipe.models.base import EncoderOutput, GaitEncoder, make_config
-from gaitpipe.models.layers import BasicBlock2d, HorizontalPooling, SeparateBNNecks, SeparateFCs, frames_to_2d, temporal_max
+from gaitpipe.models.layers import (
+    BasicBlock2d,
+    HorizontalPooling,
+    SeparateBNNecks,
+    SeparateFCs,
+    check_retrieval_feature,
+    frames_to_2d,
+    temporal_max,
+)
 from gaitpipe.models.registry import register_model
 
 
@@ -28,6 +37,11 @@ class GaitBaseConfig:
     bins: int = 16  #: horizontal parts (64x44 input -> 16 rows after two stride-2 stages: one row each)
     embed_dim: int = 256
     num_classes: int = 74  #: training identities (BNNeck classifier width)
+    #: inference feature: ``fc`` (OpenGait's) or ``bnneck`` (see ``SeparateBNNecks.retrieval``).
+    retrieval_feature: str = "fc"
+
+    def __post_init__(self) -> None:
+        check_retrieval_feature(self.retrieval_feature)
 
 
 class ResNet9(nn.Module):
@@ -81,9 +95,10 @@ class GaitBase(GaitEncoder):
         x = x.reshape(n, t, *x.shape[1:]).transpose(1, 2)  # [n, C, T, h, w]
         x = temporal_max(x, dim=2)  # [n, C, h, w]
         parts = self.hpp(x)  # [n, P, C]
-        emb = self.fcs(parts)  # [n, P, D]: the retrieval embedding (OpenGait's test feature)
-        logits = self.bnnecks(emb)[1] if self.training else None
-        return EncoderOutput(embeddings=emb, logits=logits)
+        emb = self.fcs(parts)  # [n, P, D]: OpenGait's test feature, and what the triplet loss sees
+        if self.training:
+            return EncoderOutput(embeddings=emb, logits=self.bnnecks(emb)[1])
+        return EncoderOutput(embeddings=self.bnnecks.retrieval(emb, self.config.retrieval_feature))
 
 
 def _build(overrides, **defaults) -> GaitBase:

@@ -61,6 +61,15 @@ class SeparateFCs(nn.Module):
         return torch.einsum("npi,pio->npo", x, self.fc_bin)
 
 
+#: Values of ``retrieval_feature`` in the configs of encoders with a BNNeck (GaitBase, DyGait).
+RETRIEVAL_FEATURES = ("fc", "bnneck")
+
+
+def check_retrieval_feature(feature: str) -> None:
+    if feature not in RETRIEVAL_FEATURES:
+        raise ValueError(f"retrieval_feature must be one of {', '.join(RETRIEVAL_FEATURES)}, got {feature!r}")
+
+
 class SeparateBNNecks(nn.Module):
     """BNNeck per part: BatchNorm over every (part, channel), then a cosine classifier per part.
 
@@ -76,9 +85,21 @@ class SeparateBNNecks(nn.Module):
         self.bn1d = nn.BatchNorm1d(parts * dim)
         self.fc_bin = nn.Parameter(nn.init.xavier_uniform_(torch.empty(parts, dim, classes)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The BNNeck features alone (``[n, P, D]``), without the classifier."""
         n = x.shape[0]
-        feat = self.bn1d(x.reshape(n, -1)).reshape(n, self.parts, self.dim)
+        return self.bn1d(x.reshape(n, -1)).reshape(n, self.parts, self.dim)
+
+    def retrieval(self, x: torch.Tensor, feature: str) -> torch.Tensor:
+        """Inference feature named by a config's ``retrieval_feature``: ``fc`` returns ``x`` (the
+        separate-FC output, OpenGait's test feature), ``bnneck`` its BatchNorm-ed version: the
+        space the cosine classifier was trained in, so part-averaged cosine scores are better
+        spread there (more rank-1 and readable open-set thresholds)."""
+        check_retrieval_feature(feature)
+        return x if feature == "fc" else self.normalize(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.normalize(x)
         logits = torch.einsum("npd,pdc->npc", F.normalize(feat, dim=-1), F.normalize(self.fc_bin, dim=1))
         return feat, logits
 
