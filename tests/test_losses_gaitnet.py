@@ -59,6 +59,19 @@ def test_gait_similarity_pairs():
         gait_similarity_loss(pose, labels, ["nm"])
 
 
+def test_normalized_similarity_cannot_be_lowered_by_shrinking():
+    pose = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [9.0, 9.0]])
+    labels = torch.tensor([7, 7, 7, 8])
+    # different-identity pairs (0,3) (1,3) (2,3): distances^2 162, 145, 117 -> mean 424/3
+    got = gait_similarity_loss(pose, labels, normalized=True)
+    assert math.isclose(float(got), (20 / 3) / (424 / 3), rel_tol=1e-6)
+    # collapse: the raw distance falls 10,000x, the normalised one does not move
+    assert float(gait_similarity_loss(pose * 0.01, labels)) < 1e-3 * float(gait_similarity_loss(pose, labels))
+    assert math.isclose(float(gait_similarity_loss(pose * 0.01, labels, normalized=True)), float(got), rel_tol=1e-4)
+    # only one identity in the batch: nothing to normalise by
+    assert gait_similarity_loss(pose[:3], labels[:3], normalized=True) is None
+
+
 def test_cross_reconstruction_is_mse():
     a, b = torch.zeros(1, 2, 3, 4, 4), torch.ones(1, 2, 3, 4, 4) * 0.5
     assert math.isclose(float(cross_reconstruction_loss(a, b)), 0.25)

@@ -98,3 +98,53 @@ def test_set_feature_refuses_bad_input(tmp_path, capsys):
     assert main(["weights", "set-feature", str(gb), "pre-bn", "--out", str(tmp_path / "y.pt")]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fc, bnneck" in err and not (tmp_path / "y.pt").exists()
+
+
+def _tiny_gaitbase(num_classes: int = 4):
+    return create_model("gaitbase-small", channels=[4, 8, 8, 8], embed_dim=8, num_classes=num_classes)
+
+
+def test_final_model_gets_its_recipes_calibration_not_a_measurement_on_training_subjects(tmp_path, capsys):
+    pack = write_pack(tmp_path / "val.npz", [(f"{s:03d}", c, v, _walker(s, ci, vi)) for s in range(1, 5)
+                                           for ci, c in enumerate(CONDS) for vi, v in enumerate(VIEWS)])
+    torch.manual_seed(0)
+    held_out = tmp_path / "held-out.pt"
+    save_checkpoint(held_out, _tiny_gaitbase(), meta={"training_data": {"train_subjects": "005-009"}})
+    assert main(["weights", "calibrate", str(held_out), "--data", str(pack), "--subjects", "001-004"]) == 0
+    final = tmp_path / "final.pt"
+    save_checkpoint(final, _tiny_gaitbase(num_classes=9), meta={"training_data": {"train_subjects": "001-009"}})
+    capsys.readouterr()
+
+    # Measuring the final model on subjects it was trained on is refused, and writes nothing.
+    assert main(["weights", "calibrate", str(final), "--data", str(pack), "--subjects", "001-004"]) != 0
+    assert "was trained on subjects 001-004" in capsys.readouterr().err
+    assert "open_set" not in read_meta(final)
+
+    # --from copies the held-out run's figures, marked as such; the weights stay untouched.
+    fingerprint = read_meta(final)["fingerprint"]
+    assert main(["weights", "calibrate", str(final), "--from", str(held_out)]) == 0
+    src, dst = read_meta(held_out), read_meta(final)
+    assert dst["fingerprint"] == fingerprint
+    assert dst["open_set"]["threshold"] == src["open_set"]["threshold"]
+    assert dst["open_set"]["transferred_from"]["fingerprint"] == src["fingerprint"]
+    assert dst["metrics"]["validation"]["rank1"] == src["metrics"]["validation"]["rank1"]
+    assert dst["metrics"]["validation"]["transferred_from"]["train_subjects"] == "005-009"
+
+
+def test_calibration_transfer_and_flags_refuse_bad_input(tmp_path, capsys):
+    a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
+    save_checkpoint(a, _tiny_gaitbase(), meta={"open_set": {"threshold": 0.5}, "metrics": {"validation": {"rank1": {}}}})
+    save_checkpoint(b, create_model("gaitbase-small", channels=[4, 8, 8, 16], embed_dim=8, num_classes=4))
+    # free-text training data (imported weights) is no reason to refuse a calibration
+    save_checkpoint(c, _tiny_gaitbase(), meta={"training_data": "OpenGait CASIA-B release, subjects 001-074"})
+    for argv, message in (
+        (["weights", "calibrate", str(b), "--from", str(a)], "different models"),
+        (["weights", "calibrate", str(a), "--from", str(c)], "has no calibration"),
+        (["weights", "calibrate", str(c)], "either --data"),
+        (["weights", "calibrate", str(c), "--data", str(tmp_path), "--from", str(a)], "either --data"),
+        (["weights", "calibrate", str(c), "--data", str(tmp_path), "--subjects", "1-x"], "bad subject range"),
+    ):
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (argv, err)
+    assert "open_set" not in read_meta(b) and "open_set" not in read_meta(c)

@@ -101,7 +101,10 @@ def export_onnx_command(
 @weights_app.command("calibrate")
 def calibrate_command(
     weights: str = typer.Argument(..., help="Weights file or name.", show_default=False),
-    data: Path = typer.Option(..., "--data", help="Validation data: OpenGait folder or CASIA-B pack.", show_default=False),
+    data: Optional[Path] = typer.Option(None, "--data", help="Validation data: OpenGait folder or CASIA-B pack.", show_default=False),
+    validated: Optional[str] = typer.Option(None, "--from", help="Instead of measuring: copy the figures of this held-out "
+                                            "run of the same recipe (for a final model trained on every subject).",
+                                            show_default=False),
     subjects: str = typer.Option("063-074", "--subjects", help="Validation subjects (never the training ones)."),
     far: float = typer.Option(0.01, "--far", help="False-accept rate the default threshold is chosen for."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use the first N frames of each sequence."),
@@ -109,8 +112,17 @@ def calibrate_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the figures without writing them into the weights."),
 ) -> None:
     """Measure validation rank-1 and calibrate the open-set threshold; store both in the weights."""
-    from gaitpipe.engine.release import calibrate_weights
+    from gaitpipe.engine.release import calibrate_weights, transfer_calibration
+    from gaitpipe.errors import InputError
 
+    if (data is None) == (validated is None):
+        raise InputError("pass either --data (measure on held-out subjects) or --from (copy a held-out run's figures)")
+    if validated is not None:
+        out = transfer_calibration(validated, weights)
+        os_ = out["open_set"]
+        typer.echo(f"copied from {validated}: validation rank-1 " + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1"].items())
+                   + f"; threshold {os_['threshold']:.4f} (marked transferred_from) -> {out['weights']}")
+        return
     out = calibrate_weights(weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run)
     r1, os_ = out["validation"]["rank1"], out["open_set"]
     typer.echo(f"validation rank-1 ({subjects}): " + ", ".join(f"{k} {v:.1f}" for k, v in r1.items())

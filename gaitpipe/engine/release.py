@@ -50,6 +50,7 @@ def calibrate_weights(
     from gaitpipe.models.checkpoint import read_meta, resolve_weights, update_meta
 
     path = resolve_weights(weights)
+    _refuse_trained_subjects(read_meta(path), subjects, path)
     result, es, _ = evaluate_weights_embeddings(path, data, "casiab", subjects=subjects, max_frames=max_frames,
                                                 device=device, progress=progress)
     if len(set(es.subjects.tolist())) < 2:
@@ -69,6 +70,60 @@ def calibrate_weights(
         metrics["validation"] = validation
         update_meta(path, metrics=metrics, open_set=open_set)
     return {"weights": str(path), "validation": validation, "open_set": open_set, "result": result}
+
+
+def _trained_subjects(meta: dict[str, Any]) -> set[str]:
+    """Subjects the weights' metadata says they were trained on (empty when it does not say)."""
+    from gaitpipe.data.splits import parse_id_range
+
+    data = meta.get("training_data")
+    text = data.get("train_subjects") if isinstance(data, dict) else None
+    try:
+        return set(parse_id_range(text)) if text else set()
+    except InputError:  # free-text training data (e.g. imported weights): nothing to check against
+        return set()
+
+
+def _refuse_trained_subjects(meta: dict[str, Any], subjects: str, path: Path) -> None:
+    """Validation on training subjects would overstate accuracy and set a too-lax threshold."""
+    from gaitpipe.data.splits import compact_ids, parse_id_range
+
+    overlap = _trained_subjects(meta) & set(parse_id_range(subjects))
+    if overlap:
+        raise InputError(f"{path.name} was trained on subjects {compact_ids(overlap)}: calibrate on held-out subjects, "
+                         "or use --from with the held-out run of the same recipe")
+
+
+def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str, Any]:
+    """Give ``target`` the validation figures and open-set threshold measured for ``validated``.
+
+    For a final model retrained on every subject (nothing left to validate on): ``validated`` is
+    the held-out run of the same recipe (same architecture, preset and config apart from the
+    class count). The figures are marked ``transferred_from`` so nobody mistakes them for
+    measurements of ``target`` itself. Returns what was written.
+    """
+    from gaitpipe.models.checkpoint import read_meta, resolve_weights, update_meta
+
+    src, dst = resolve_weights(validated), resolve_weights(target)
+    src_meta, dst_meta = read_meta(src), read_meta(dst)
+
+    def recipe(meta: dict[str, Any]) -> tuple:
+        config = {k: v for k, v in (meta.get("config") or {}).items() if k != "num_classes"}
+        return meta.get("arch"), meta.get("preset"), json.dumps(config, sort_keys=True)
+
+    if recipe(src_meta) != recipe(dst_meta):
+        raise InputError(f"{src.name} and {dst.name} are different models (architecture, preset or config): "
+                         "a threshold only transfers within one recipe")
+    validation = (src_meta.get("metrics") or {}).get("validation")
+    if not validation or not src_meta.get("open_set"):
+        raise InputError(f"{src.name} has no calibration: run `gaitpipe weights calibrate` on it first")
+    origin = {"file": src.name, "fingerprint": src_meta.get("fingerprint"),
+              "train_subjects": (src_meta.get("training_data") or {}).get("train_subjects")}
+    metrics = dict(dst_meta.get("metrics") or {})
+    metrics["validation"] = dict(validation, transferred_from=origin)
+    open_set = dict(src_meta["open_set"], transferred_from=origin)
+    update_meta(dst, metrics=metrics, open_set=open_set)
+    return {"weights": str(dst), "validation": metrics["validation"], "open_set": open_set}
 
 
 #: Metadata that describes the weights themselves: always recomputed by ``save_checkpoint``.
