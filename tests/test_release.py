@@ -148,3 +148,20 @@ def test_calibration_transfer_and_flags_refuse_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
     assert "open_set" not in read_meta(b) and "open_set" not in read_meta(c)
+
+
+def test_weights_default_switches_the_manifest(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GAITPIPE_WEIGHTS_DIR", str(tmp_path / "w"))
+    for name in ("first", "second"):
+        src = tmp_path / f"{name}.pt"
+        save_checkpoint(src, _tiny_gaitbase(), meta={"training_data": {"train_subjects": "001-004", "split": "my-data"}})
+        assert main(["weights", "install", str(src), "--name", name]) == 0
+    manifest = json.loads((tmp_path / "w" / "MANIFEST.json").read_text())
+    assert manifest["default"] == "first" and "licence_note" not in manifest["weights"]["first"]  # not CASIA-B data
+    assert main(["weights", "default", "second"]) == 0
+    assert default_weights() == tmp_path / "w" / "second.pt"
+    capsys.readouterr()
+    assert main(["weights", "default", "third"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no weights named 'third'" in err and "first, second" in err
+    assert default_weights() == tmp_path / "w" / "second.pt"

@@ -134,6 +134,15 @@ def calibrate_command(
         typer.echo(f"written into {out['weights']}")
 
 
+@weights_app.command("default")
+def default_command(name: str = typer.Argument(..., help="Installed weights name (see `gaitpipe weights list`).", show_default=False)) -> None:
+    """Make installed weights the default encoder of enroll/identify/demo."""
+    from gaitpipe.engine.release import set_default_weights
+
+    path = set_default_weights(name)
+    typer.echo(f"default weights: {name} ({path})")
+
+
 @weights_app.command("set-feature")
 def set_feature_command(
     weights: str = typer.Argument(..., help="Weights file or name (GaitBase or DyGait).", show_default=False),

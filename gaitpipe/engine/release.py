@@ -117,8 +117,9 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
     validation = (src_meta.get("metrics") or {}).get("validation")
     if not validation or not src_meta.get("open_set"):
         raise InputError(f"{src.name} has no calibration: run `gaitpipe weights calibrate` on it first")
+    data = src_meta.get("training_data")
     origin = {"file": src.name, "fingerprint": src_meta.get("fingerprint"),
-              "train_subjects": (src_meta.get("training_data") or {}).get("train_subjects")}
+              "train_subjects": data.get("train_subjects") if isinstance(data, dict) else data}
     metrics = dict(dst_meta.get("metrics") or {})
     metrics["validation"] = dict(validation, transferred_from=origin)
     open_set = dict(src_meta["open_set"], transferred_from=origin)
@@ -199,16 +200,52 @@ def install_weights(
         "open_set": meta.get("open_set"),
         "stored_half": half,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
-        "licence_note": "trained on CASIA-B (CASIA's research-use terms): for research use",
     }
+    if "casia" in json.dumps(meta.get("training_data")).lower():
+        entry["licence_note"] = "trained on CASIA-B (CASIA's research-use terms): for research use"
     if notes:
         entry["notes"] = notes
     manifest_path = out_dir / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = _read_manifest(manifest_path)
     manifest.setdefault("weights", {})[name] = entry
     if default or not manifest.get("default"):
         manifest["default"] = name
-    tmp = manifest_path.with_name(f".MANIFEST.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)
+    _write_manifest(manifest_path, manifest)
     return entry
+
+
+def set_default_weights(name: str, *, weights_dir: str | Path | None = None) -> Path:
+    """Make the installed weights ``name`` the default of ``enroll``/``identify``/``demo``."""
+    from gaitpipe.models.checkpoint import install_dir
+
+    out_dir = Path(weights_dir) if weights_dir else install_dir()
+    manifest_path = out_dir / "MANIFEST.json"
+    manifest = _read_manifest(manifest_path)
+    entries = manifest.get("weights") or {}
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise InputError(f"no weights named {name!r} in {manifest_path} (installed: {known}); install them first")
+    if not (out_dir / entries[name]["file"]).is_file():
+        raise InputError(f"{manifest_path} lists {name!r} but {entries[name]['file']} is missing from {out_dir}")
+    manifest["default"] = name
+    _write_manifest(manifest_path, manifest)
+    return out_dir / entries[name]["file"]
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError:
+        raise InputError(f"{path} is not valid JSON: fix or remove it") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path} is not a weights manifest (a JSON object)")
+    return manifest
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Atomic: a crash leaves the old manifest or the new one, never half of one."""
+    tmp = path.with_name(f".MANIFEST.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)
