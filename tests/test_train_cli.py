@@ -91,6 +91,12 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
     for (k, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=f"{k} differs after resume")
 
+    # Resuming in the same folder from iteration 3 replaces the log's records after 3 (no overlap).
+    rc = _train(["--data", str(tiny_pack), "--iters", "5", "--resume", str(mid), "--log-every", "1", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records if r["type"] == "train"] == [1, 2, 3, 4, 5]
+
     # evaluate --json, embeddings and CMC plot
     capsys.readouterr()
     npz, png = tmp_path / "emb.npz", tmp_path / "cmc.png"

@@ -219,8 +219,25 @@ class Trainer:
         self.train_subjects = train_subjects
         if self.resume_state is not None:
             self._restore(self.resume_state)
+            self._truncate_log(self.start_iter)
         elif self.log_path.exists():
             self.log_path.unlink()  # a fresh run starts a fresh log (resume appends)
+
+    def _truncate_log(self, iteration: int) -> None:
+        """Resuming from an earlier checkpoint than the log's end: drop the records past it, so the
+        log (and its loss curve) describes one run instead of two overlapping ones."""
+        if not self.log_path.exists():
+            return
+        kept = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                if int(json.loads(line).get("iter", 0)) <= iteration:
+                    kept.append(line)
+            except (ValueError, TypeError, AttributeError):  # a torn last line of a killed run
+                continue
+        tmp = self.log_path.with_name(self.log_path.name + ".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in kept))
+        tmp.replace(self.log_path)
 
     # ------------------------------------------------------------------ state
     def _restore(self, st: dict) -> None:
