@@ -179,28 +179,17 @@ def evaluate_weights(
     data: str | Path,
     protocol: str = "casiab",
     *,
-    subjects: str | None = None,
-    split: str | None = None,
-    views: str | None = None,
-    max_frames: int | None = None,
-    metric: str = "euc",
-    device: str | None = None,
-    batch_size: int | None = None,
-    gallery: str | None = None,
-    probe: str | None = None,
     save_embeddings: str | Path | None = None,
     plot: str | Path | None = None,
-    amp: bool = False,
-    progress: bool = True,
+    **options,
 ) -> dict:
-    """What ``gaitpipe evaluate`` does: load weights, embed the chosen subjects, apply the protocol.
+    """What ``gaitpipe evaluate`` does: :func:`evaluate_weights_embeddings` (``options`` are its
+    keywords: subjects, split, views, max_frames, metric, device, batch_size, gallery, probe, amp,
+    progress), then optionally the embeddings as ``.npz`` and the CMC curve as a PNG.
 
-    Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
-    ``amp`` embeds under autocast (fp16 on CUDA, bf16 on the CPU). Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
+    Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
     """
-    result, es, meta = evaluate_weights_embeddings(
-        weights, data, protocol, subjects=subjects, split=split, views=views, max_frames=max_frames, metric=metric,
-        device=device, batch_size=batch_size, gallery=gallery, probe=probe, amp=amp, progress=progress)
+    result, es, meta = evaluate_weights_embeddings(weights, data, protocol, **options)
     if save_embeddings:
         result["embeddings_file"] = str(es.save(save_embeddings, fingerprint=str(meta.get("fingerprint"))))
     if plot:
