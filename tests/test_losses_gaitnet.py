@@ -72,6 +72,19 @@ def test_normalized_similarity_cannot_be_lowered_by_shrinking():
     assert gait_similarity_loss(pose[:3], labels[:3], normalized=True) is None
 
 
+def test_normalized_similarity_gradient_separates_people_instead_of_shrinking():
+    # The ratio's gradient must not point towards the origin: a loss that is invariant to scale
+    # has a gradient orthogonal to the features (Euler), and it must push the other walker away.
+    # With the scale detached the gradient equalled the raw distance's, which shrank every pose
+    # feature to one point and left GaitNet's identity loss at chance on CASIA-B.
+    pose = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [9.0, 9.0]], requires_grad=True)
+    labels = torch.tensor([7, 7, 7, 8])
+    gait_similarity_loss(pose, labels, normalized=True).backward()
+    assert abs(float((pose.grad * pose.detach()).sum())) < 1e-6
+    other = pose.detach()[3] - pose.detach()[:3].mean(0)  # from the group towards walker 8
+    assert float(pose.grad[3] @ other) < 0  # descent (minus the gradient) moves walker 8 further away
+
+
 def test_cross_reconstruction_is_mse():
     a, b = torch.zeros(1, 2, 3, 4, 4), torch.ones(1, 2, 3, 4, 4) * 0.5
     assert math.isclose(float(cross_reconstruction_loss(a, b)), 0.25)
