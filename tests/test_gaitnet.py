@@ -120,3 +120,9 @@ def test_full_loss_trains_identity():
         first = first if first is not None else parts
     assert parts["identity"] < first["identity"]
     assert set(parts) >= {"identity", "recon", "total", "accuracy"}
+
+
+def test_input_kind_is_part_of_the_config():
+    assert create_model("gaitnet", input_kind="silhouette").input_kind == "silhouette"
+    with pytest.raises(ValueError, match="rgb or silhouette"):
+        create_model("gaitnet", input_kind="depth")

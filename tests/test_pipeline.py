@@ -116,3 +116,26 @@ def test_enrol_picks_the_main_walker_or_the_asked_track(tiny_weights, tmp_path, 
         assert [(e.identity, e.track) for e in g.enrolments()] == [("ann", 9), ("ann", 4)]
         stored = g.embedding(g.enrolments()[0].id)
     np.testing.assert_allclose(stored, walkers[1].embedding, rtol=1e-6)
+
+
+@pytest.mark.parametrize("input_kind", ["silhouette", "rgb"])
+def test_gaitnet_gets_the_input_its_weights_were_trained_on(tmp_path, input_kind):
+    """A silhouette-trained GaitNet embeds silhouette tracks; an RGB one asks for colour crops."""
+    from gaitpipe.errors import InputError
+    from gaitpipe.models import create_model
+    from gaitpipe.models.checkpoint import save_checkpoint
+    from gaitpipe.pipeline import Pipeline
+
+    torch.manual_seed(0)
+    model = create_model("gaitnet", **create_model("gaitnet").tiny_overrides(), input_kind=input_kind)
+    path = tmp_path / f"gaitnet-{input_kind}.pt"
+    save_checkpoint(path, model)
+    pipe = Pipeline(weights=str(path), device="cpu")
+    assert pipe.encoder.input_kind == input_kind
+    seq = walker(1, 12, seed=3)
+    if input_kind == "silhouette":
+        (emb,) = pipe.embed_sequences([seq])
+        assert emb.embedding.shape == (1, 16) and np.isfinite(emb.vector).all()
+    else:
+        with pytest.raises(InputError, match="colour crops"):
+            pipe.embed_sequences([seq])

@@ -157,3 +157,7 @@ def test_train_gaitnet_with_its_own_losses(tmp_path, capsys):
     assert {"identity", "recon"} <= set(records[0]) and np.isfinite(records[-1]["loss"])
     model, meta = load_checkpoint(tmp_path / "gn" / "gaitnet.pt")
     assert meta["arch"] == "gaitnet" and meta["training"]["optimizer"] == "adam"
+    # the pack has no colour: the weights must say they were trained on silhouettes, so that the
+    # pipeline feeds them silhouettes (not colour crops) and galleries keep the spaces apart
+    assert model.input_kind == "silhouette" and meta["config"]["input_kind"] == "silhouette"
+    assert meta["fingerprint"].startswith("gaitnet/gaitnet+silhouette/")

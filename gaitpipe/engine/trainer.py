@@ -180,6 +180,10 @@ class Trainer:
                              "(8-channel) convolutions here; it is meant for CUDA")
             self.model.use_channels_last()
         kind = input_kind_for(model, self.source)
+        if kind != model.input_kind and hasattr(model.config, "input_kind"):
+            # GaitNet on a silhouette-only source: the weights must say so, or the pipeline would
+            # feed them colour crops they never saw
+            model.config.input_kind = kind
         self.train_set = GaitDataset(self.source, subjects=train_subjects, kind=kind)
         self.val_set = None
         if c.val_every > 0:

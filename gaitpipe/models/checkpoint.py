@@ -50,10 +50,14 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def fingerprint_of(arch: str, preset: str, state_dict: dict[str, torch.Tensor], config: dict[str, Any] | None = None) -> str:
-    """``<arch>/<preset>/<hash>``; ``<preset>+bnneck`` when the config retrieves with BNNeck features,
-    since the same weights then give other embeddings (a gallery must not mix the two)."""
-    feature = (config or {}).get("retrieval_feature", "fc")
+    """``<arch>/<preset>/<hash>``; ``<preset>+bnneck`` when the config retrieves with BNNeck features
+    and ``<preset>+silhouette`` when an RGB architecture (GaitNet) was trained on silhouettes,
+    since the same weights then give other embeddings (a gallery must not mix them)."""
+    config = config or {}
+    feature = config.get("retrieval_feature", "fc")
     tag = preset if feature == "fc" else f"{preset}+{feature}"
+    if config.get("input_kind") == "silhouette":
+        tag += "+silhouette"
     return f"{arch}/{tag}/{state_fingerprint(state_dict)[:16]}"
 
 

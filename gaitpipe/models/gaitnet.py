@@ -18,8 +18,10 @@ Input: ``[n, T, 3, 64, 44]`` RGB in [0, 1], already multiplied by the person's s
 ``extract-silhouettes --rgb`` writes, cut to 64x44 like the silhouettes). Silhouettes
 ``[n, T, 64, 44]`` (or ``[n, T, 1, 64, 44]``) are accepted too and replicated to 3 channels:
 a silhouette *is* the soft mask applied to a white image, so this is the same input family
-with the colour removed. A model trained on RGB loses its appearance cues on such input;
-train on silhouettes if that is all you have.
+with the colour removed. A model trained on RGB loses its appearance cues on such input, and
+one trained on silhouettes has never seen colour: ``config.input_kind`` records which of the
+two the weights were trained on (the trainer sets it from its data), and the pipeline,
+evaluator and ONNX export feed that.
 
 Deviations from the paper: 64x44 input (the paper used 64x32) so that GaitNet shares the
 OpenGait crop with every other encoder; the decoder's transposed convolutions use output
@@ -53,12 +55,18 @@ class GaitNetConfig:
     #: cross-reconstruction pairs (t1 != t2) decoded per sequence in training mode; 0 disables.
     recon_pairs: int = 4
     leaky_slope: float = 0.2
+    #: what the weights were trained on, hence what the pipeline must feed them: ``rgb``
+    #: (soft-masked colour crops, the paper) or ``silhouette`` (binary masks as 3 equal channels).
+    #: The trainer sets ``silhouette`` when its data has no colour (the CASIA-B pack).
+    input_kind: str = "rgb"
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
         self.input_size = tuple(int(s) for s in self.input_size)
         if len(self.channels) != 4:
             raise ValueError(f"GaitNet needs 4 encoder widths, got {self.channels}")
+        if self.input_kind not in ("rgb", "silhouette"):
+            raise ValueError(f"GaitNet input_kind must be rgb or silhouette, got {self.input_kind!r}")
 
 
 def _conv_block(cin: int, cout: int, kernel: int, stride: int, slope: float) -> nn.Sequential:
@@ -135,7 +143,6 @@ class GaitNet(GaitEncoder):
     """
 
     arch = "gaitnet"
-    input_kind = "rgb"
     min_frames = 1
     classifier_prefixes = ("classifier.",)  # the decoder is training-only too: see num_parameters
 
@@ -146,6 +153,11 @@ class GaitNet(GaitEncoder):
         self.decoder = FrameDecoder(config, self.encoder.sizes)
         self.lstm = nn.LSTM(config.pose_dim, config.lstm_hidden, config.lstm_layers, batch_first=True)
         self.classifier = nn.Linear(config.lstm_hidden, config.num_classes)
+
+    @property
+    def input_kind(self) -> str:  # type: ignore[override]  (a class constant elsewhere)
+        """``rgb`` or ``silhouette``: what these weights were trained on (``config.input_kind``)."""
+        return self.config.input_kind
 
     @property
     def parts(self) -> int:
