@@ -304,6 +304,10 @@ def test_list_shows_installed_weights(capsys, tmp_path, monkeypatch):
     ckpt.save_checkpoint(wdir / "validated.pt", model, meta={
         "training_data": {"train_subjects": "001-062"}, "open_set": {"threshold": 0.75694},
         "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71}}}})
+    ckpt.save_checkpoint(wdir / "final.pt", model, meta={
+        "training_data": {"train_subjects": "001-074"}, "open_set": {"threshold": 0.75694},
+        "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71},
+                                   "transferred_from": {"file": "validated.pt", "train_subjects": "001-062"}}}})
     (wdir / "broken.pt").write_bytes(b"not a checkpoint")
     (wdir / "MANIFEST.json").write_text(json.dumps({"default": "tiny-gb"}))
     code, out, err = _run(capsys, "weights", "list", "--json")
@@ -315,7 +319,11 @@ def test_list_shows_installed_weights(capsys, tmp_path, monkeypatch):
     code, out, _ = _run(capsys, "weights", "list")
     assert code == 0 and "*tiny-gb" in out and meta["fingerprint"] in out and "unreadable" in out
     validated = next(line for line in out.splitlines() if line.startswith(" validated"))
-    assert "001-062" in validated and "70.6/66.6/39.0" in validated and "0.7569" in validated
+    assert "001-062" in validated and " 70.6/66.6/39.0" in validated and "0.7569" in validated
+    # a final model's figures are its held-out twin's: marked, and said so under the table
+    final = next(line for line in out.splitlines() if line.startswith(" final"))
+    assert "001-074" in final and "~70.6/66.6/39.0" in final
+    assert "~ final: trained on every subject; figures of its held-out twin validated.pt (trained on 001-062)" in out
 
 
 # ------------------------------------------------------------------------------------- ONNX

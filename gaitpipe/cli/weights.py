@@ -27,10 +27,13 @@ def _trained_on(row: dict) -> str:
 
 
 def _validation(row: dict) -> str:
-    rank1 = ((row.get("metrics") or {}).get("validation") or {}).get("rank1") or {}
+    validation = (row.get("metrics") or {}).get("validation") or {}
+    rank1 = validation.get("rank1") or {}
     if not all(k in rank1 for k in ("NM", "BG", "CL")):
         return "-"
-    return "/".join(f"{rank1[k]:.1f}" for k in ("NM", "BG", "CL"))
+    # "~": a final model trained on every subject carries its held-out twin's figures
+    mark = "~" if validation.get("transferred_from") else ""
+    return mark + "/".join(f"{rank1[k]:.1f}" for k in ("NM", "BG", "CL"))
 
 
 def _threshold(row: dict) -> str:
@@ -62,6 +65,11 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
                    f"{_validation(r):<15} {_threshold(r):<9}  {r['fingerprint']}")
     if any(r["default"] for r in rows):
         typer.echo("* = default (weights/MANIFEST.json)")
+    for r in rows:
+        origin = ((r.get("metrics") or {}).get("validation") or {}).get("transferred_from")
+        if origin and "error" not in r:
+            typer.echo(f"~ {r['name']}: trained on every subject; figures of its held-out twin {origin.get('file')} "
+                       f"(trained on {origin.get('train_subjects')}), not measured on this file")
 
 
 @weights_app.command("import")
