@@ -361,8 +361,9 @@ def test_export_onnx_cli_gaitbase(capsys, tmp_path):
     assert code != 0 and "neither a weights file/name nor a model preset" in err
 
 
-@pytest.mark.parametrize("preset", ["hstl-casiab", "dygait-casiab", "gaitnet"])
-def test_export_onnx_other_architectures(tmp_path, preset):
+@pytest.mark.parametrize("preset, extra", [("hstl-casiab", {}), ("dygait-casiab", {}), ("gaitnet", {}),
+                                           ("gaitnet", {"input_kind": "silhouette"})])
+def test_export_onnx_other_architectures(tmp_path, preset, extra):
     from gaitpipe.models import list_models
     from gaitpipe.models.export import export_onnx
 
@@ -371,9 +372,16 @@ def test_export_onnx_other_architectures(tmp_path, preset):
     with torch.device("meta"):
         probe = create_model(preset)
     torch.manual_seed(0)
-    model = create_model(preset, **probe.tiny_overrides()).eval()
+    model = create_model(preset, **probe.tiny_overrides(), **extra).eval()
     model.preset = preset
     report = export_onnx(model, tmp_path / "m.onnx", frames=9)
+    # the file takes what the weights were trained on: a silhouette GaitNet [batch, frames, 64, 44]
+    import onnx
+
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    rank = len(proto.graph.input[0].type.tensor_type.shape.dim)
+    assert rank == (5 if model.input_kind == "rgb" else 4)
+    assert {p.key: p.value for p in proto.metadata_props}["gaitpipe.input_kind"] == model.input_kind
     assert report["max_abs_diff"] < 1e-4
     for shape in [(2, 7, 64, 44), (1, 20, 64, 44)]:
         assert _ort_vs_torch(tmp_path / "m.onnx", model, shape) < 1e-4
