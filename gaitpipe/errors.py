@@ -26,3 +26,12 @@ class WeightsError(GaitpipeError):
 
 class GalleryError(GaitpipeError):
     """The gallery is missing, locked, corrupt, or built with another encoder."""
+
+
+class EncoderMismatchError(GalleryError):
+    """A gallery's templates come from another encoder (``bound``) than the one in use (``wanted``)."""
+
+    def __init__(self, message: str, bound: str, wanted: str) -> None:
+        super().__init__(message)
+        self.bound = bound
+        self.wanted = wanted

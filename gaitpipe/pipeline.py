@@ -20,6 +20,7 @@ were seen.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gaitpipe.errors import GalleryError, InputError, NoPersonError
+from gaitpipe.errors import EncoderMismatchError, GalleryError, InputError, NoPersonError
 
 if TYPE_CHECKING:  # pragma: no cover
     from gaitpipe.gallery import Enrolment, Gallery, Identification
@@ -132,6 +133,26 @@ def split_windows(length: int, window: int) -> list[tuple[int, int]]:
     n = max(1, math.ceil(length / max(1, window)))
     edges = np.linspace(0, length, n + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _names_the_gallery_encoder(method):
+    """A gallery built with other installed weights: say which, since a new default encoder (or a
+    --weights forgotten) is the usual cause and a bare fingerprint does not tell the user what to pass."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except EncoderMismatchError as exc:
+            from gaitpipe.models.checkpoint import find_weights
+
+            found = find_weights(exc.bound)
+            if found is None:
+                raise
+            raise EncoderMismatchError(f"{exc}: it was built with the installed weights {found.stem!r} "
+                                       f"(--weights {found.stem})", exc.bound, exc.wanted) from None
+
+    return wrapper
 
 
 class Pipeline:
@@ -295,6 +316,7 @@ class Pipeline:
         return sorted(analysed.walkers, key=lambda w: (-w.frames, w.track_id))
 
     # -- enrol / identify ---------------------------------------------------------------------
+    @_names_the_gallery_encoder
     def enroll(self, video: str | Path, identity: str, *, gallery: "str | Path | Gallery | None" = None,
                track: int | None = None, force: bool = False, min_frames: int = MIN_ENROL_FRAMES) -> EnrolResult:
         """Enrol the main walker of ``video`` (longest usable track, or ``track``) as ``identity``.
@@ -337,6 +359,7 @@ class Pipeline:
             if g is not None and not isinstance(gallery, Gallery):
                 g.close()
 
+    @_names_the_gallery_encoder
     def identify(self, clip: str | Path, *, gallery: "str | Path | Gallery | None" = None, top_k: int = 5,
                  threshold: float | None = None, render: str | Path | None = None,
                  min_frames: int = MIN_IDENTIFY_FRAMES) -> IdentifyResult:

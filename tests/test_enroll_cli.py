@@ -70,6 +70,28 @@ def test_gallery_of_another_encoder_is_refused(capsys, tmp_path, tiny_weights):
     assert len(Gallery.open(tmp_path / "g")) == 1  # untouched
 
 
+def test_gallery_of_other_installed_weights_names_them(capsys, tmp_path, tiny_weights, monkeypatch):
+    """After a change of default encoder, the error says which installed weights built the gallery."""
+    from gaitpipe.models import create_model
+    from gaitpipe.models.checkpoint import WEIGHTS_DIR_ENV, read_meta, save_checkpoint
+
+    wdir = tmp_path / "w"
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(wdir))
+    torch.manual_seed(1)
+    older = save_checkpoint(wdir / "older-model.pt", create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides()))
+    (wdir / "broken.pt").write_bytes(b"not a checkpoint")  # unreadable files are passed over
+    g = Gallery.open(tmp_path / "g", create=True)
+    g.enroll("someone", np.ones((16, 16), np.float32), encoder=older["fingerprint"])
+    g.close()
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"\0" * 100)
+    assert read_meta(tiny_weights)["fingerprint"] != older["fingerprint"]
+    for cmd in (["enroll", clip, "--id", "x"], ["identify", clip]):
+        code, _, err = cli(capsys, *cmd, "--weights", tiny_weights, "--gallery", tmp_path / "g")
+        assert_clean_error(code, err, "built with the installed weights 'older-model' (--weights older-model)")
+    assert len(Gallery.open(tmp_path / "g")) == 1  # untouched
+
+
 def test_gallery_commands_and_unknown_id_on_remove(capsys, tmp_path):
     g = Gallery.open(tmp_path / "g", create=True)
     rng = np.random.default_rng(0)

@@ -42,7 +42,7 @@ from typing import Iterator
 
 import numpy as np
 
-from gaitpipe.errors import GalleryError
+from gaitpipe.errors import EncoderMismatchError, GalleryError
 from gaitpipe.gallery import index as faiss_index
 from gaitpipe.gallery.store import DB_NAME, DIR_MODE, FILE_MODE, Enrolment, Store, private_file
 
@@ -167,9 +167,10 @@ class Gallery:
     def check_encoder(self, encoder: str) -> None:
         bound = self.encoder
         if bound is not None and bound != encoder:
-            raise GalleryError(
+            raise EncoderMismatchError(
                 f"gallery {self.path} holds templates of encoder {bound}, not {encoder}: "
-                "templates of different encoders are never mixed; use the same weights or another --gallery")
+                "templates of different encoders are never mixed; use the same weights or another --gallery",
+                bound, encoder)
 
     def __len__(self) -> int:
         return int(self.store.conn.execute("SELECT count(*) FROM enrolments").fetchone()[0])

@@ -323,6 +323,17 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     raise WeightsError(f"weights {name!r} not found (searched {where}; available: {names})")
 
 
+def find_weights(fingerprint: str) -> Path | None:
+    """The installed weights file whose fingerprint is ``fingerprint`` (e.g. a gallery's encoder), if any."""
+    for path in installed_weights():
+        try:
+            if read_meta(path).get("fingerprint") == fingerprint:
+                return path
+        except WeightsError:
+            continue
+    return None
+
+
 def default_weights() -> Path | None:
     """The weights named by ``"default"`` in ``MANIFEST.json`` of the first weights folder that has one."""
     for d in weights_dirs():
