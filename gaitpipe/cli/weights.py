@@ -53,15 +53,16 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     if not rows:
         typer.echo(f"no weights installed (searched {', '.join(str(d) for d in weights_dirs())})")
         return
-    typer.echo(f"{'name':<28} {'preset':<16} {'parts x dim':<11} {'MB':>5}  {'trained on':<12} "
+    w = max(27, *(len(r["name"]) + 1 for r in rows))  # name column (the mark takes one more)
+    typer.echo(f"{'name':<{w + 1}} {'preset':<16} {'parts x dim':<11} {'MB':>5}  {'trained on':<12} "
                f"{'val NM/BG/CL':<15} {'threshold':<9}  fingerprint")
     for r in rows:
         mark = "*" if r["default"] else " "
         if "error" in r:
-            typer.echo(f"{mark}{r['name']:<27} unreadable: {r['error']}")
+            typer.echo(f"{mark}{r['name']:<{w}} unreadable: {r['error']}")
             continue
         shape = f"{r['parts']}x{r['embed_dim']}"
-        typer.echo(f"{mark}{r['name']:<27} {r['preset']:<16} {shape:<11} {r['bytes'] / 1e6:>5.1f}  {_trained_on(r):<12} "
+        typer.echo(f"{mark}{r['name']:<{w}} {r['preset']:<16} {shape:<11} {r['bytes'] / 1e6:>5.1f}  {_trained_on(r):<12} "
                    f"{_validation(r):<15} {_threshold(r):<9}  {r['fingerprint']}")
     if any(r["default"] for r in rows):
         typer.echo("* = default (weights/MANIFEST.json)")
