@@ -26,8 +26,12 @@ def _trained_on(row: dict) -> str:
     return str(data or "-")[:12]
 
 
+def _validation_record(row: dict) -> dict:
+    return (row.get("metrics") or {}).get("validation") or {}
+
+
 def _validation(row: dict) -> str:
-    validation = (row.get("metrics") or {}).get("validation") or {}
+    validation = _validation_record(row)
     rank1 = validation.get("rank1") or {}
     if not all(k in rank1 for k in ("NM", "BG", "CL")):
         return "-"
@@ -67,7 +71,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     if any(r["default"] for r in rows):
         typer.echo("* = default (weights/MANIFEST.json)")
     for r in rows:
-        origin = ((r.get("metrics") or {}).get("validation") or {}).get("transferred_from")
+        origin = _validation_record(r).get("transferred_from")
         if origin and "error" not in r:
             typer.echo(f"~ {r['name']}: trained on every subject; figures of its held-out twin {origin.get('file')} "
                        f"(trained on {origin.get('train_subjects')}), not measured on this file")

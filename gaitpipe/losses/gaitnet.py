@@ -48,7 +48,7 @@ def gait_similarity_loss(
     every pose feature towards one point, which on CASIA-B silhouettes (trained from scratch,
     Adam 1e-3) won within 100 iterations and left the identity loss at chance. The ratio cannot
     be lowered by scaling, only by separating people, and the divisor must carry gradient for
-    that to hold: with it detached (gaitpipe <= session 2) the gradient was the raw distance's
+    that to hold: with it detached (our first version) the gradient was the raw distance's
     again, and 2,400 iterations never left chance.
     """
     n = labels.shape[0]
