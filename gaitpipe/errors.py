@@ -35,3 +35,11 @@ class EncoderMismatchError(GalleryError):
         super().__init__(message)
         self.bound = bound
         self.wanted = wanted
+
+
+class DeviceError(GaitpipeError):
+    """The asked-for compute device does not exist on this machine."""
+
+
+class ConfigError(GaitpipeError):
+    """A setting has an unknown name or a value out of its range."""
