@@ -76,16 +76,16 @@ def main() -> int:
 
     import cv2
 
-    import gaitpipe.extract
+    import gaitpipe.extract.timing
     from gaitpipe.errors import GaitpipeError
-    from gaitpipe.extract import ExtractOptions, StageTimes, _Job, collect_inputs, process_video
+    from gaitpipe.extract import ExtractOptions, Job, StageTimes, collect_inputs, process_video
     from gaitpipe.segment import create_segmenter
 
     if not args.videos.is_dir():
         print(f"no videos at {args.videos} (the CASIA-B clips live in ../shared/data)", file=sys.stderr)
         return 1
     if args.clock == "cpu":
-        gaitpipe.extract.CLOCK = time.process_time
+        gaitpipe.extract.timing.CLOCK = time.process_time
     if args.threads:
         cv2.setNumThreads(args.threads)
         import torch
@@ -109,7 +109,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             options = ExtractOptions(segmenter=backend, overwrite=True, workers=2)  # workers>1: no per-frame bar
             for job in jobs:
-                r = process_video(_Job(job.path, job.key), Path(tmp), options, segmenter)
+                r = process_video(Job(job.path, job.key), Path(tmp), options, segmenter)
                 if r.status != "done":
                     failed += 1
                     print(f"{backend}: {Path(job.path).name}: {r.error}", file=sys.stderr)

@@ -9,9 +9,9 @@ probe clip, and prints a table: best match, score, whether it is right, and the 
 decision at the weights' calibrated threshold; the accuracy is the share of right best matches.
 
 The clips ship in the repository's ``examples/`` folder (``examples/make_examples.py`` renders
-them again, bit-for-bit the same frames). When gaitpipe runs from a wheel, where ``examples/``
-is not installed, they are rendered on the fly (once, into the user cache directory) from the
-same specification in this module.
+them again, bit-for-bit the same frames), which the wheel carries as ``gaitpipe/_examples``.
+Where they are missing (e.g. a platform that checked the link out as a file), they are rendered
+on the fly (once, into the user cache directory) from the same specification in this module.
 
     from gaitpipe.demo import run_demo
     report = run_demo()              # repo examples (or rendered), default weights, bgsub
@@ -32,14 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from gaitpipe.errors import GaitpipeError, InputError
+from gaitpipe.errors import GaitpipeError, InputError, SettingError
+from gaitpipe.utils.console import format_table, progress as progress_bar
+from gaitpipe.utils.files import atomic_write_text
 
 #: Identification accuracy (probes whose best match among the enrolled people is the right
 #: person, the rank-1 of gait recognition) that the README promises for the shipped default
 #: weights on the example clips; ``gaitpipe demo`` exits non-zero below it.
-#: Measured 75-90 % (15-18 of 20) with checkpoints of the shipped CPU GaitBase along its training
-#: (iterations 100-650; 90 % at 650; bgsub, CPU); set to 14 of 20: one probe under the weakest
-#: (earliest) checkpoint, four under the latest.
+#: The shipped default GaitBase (2,000 iterations, CPU-trained) gets 17 of 20 right with bgsub on
+#: the CPU, as does its held-out twin; the claim is 14 of 20, three probes of margin.
 CLAIMED_ACCURACY = 0.70
 
 #: Seed of the demo people and walks (the examples are deterministic from it).
@@ -130,13 +131,8 @@ def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[
     clips = [c for c in demo_clips() if c.person in persons and (files is None or c.file in files)]
     if files is not None and len(clips) != len(set(files)):
         raise InputError(f"unknown demo clip(s): {sorted(set(files) - {c.file for c in clips})}")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(clips), desc="rendering demo walkers", unit="clip")
     records = []
-    try:
+    with progress_bar(len(clips), "rendering demo walkers", unit="clip", enabled=progress) as bar:
         for c in clips:
             cov = Covariates(bag=c.condition == "bg", coat=c.condition == "cl")
             jitter = _walk_seed(c.person, c.condition, c.walk)
@@ -154,11 +150,7 @@ def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[
                 "noise_seed": scene.noise_seed, "frames_sha256": hashlib.sha256(clip.frames.tobytes()).hexdigest(),
                 "speed_mps": clip.meta["walks"][0]["speed_mps"], "cadence": clip.meta["walks"][0]["cadence"],
             })
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(1)
     manifest = {
         "generator": "gaitpipe.demo.render_examples (gaitpipe.synth renderer)",
         "command": "python examples/make_examples.py",
@@ -173,22 +165,21 @@ def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[
                     "person": persons[name].to_dict()} for name in chosen],
         "clips": records,
     }
-    tmp = out / f".{MANIFEST_NAME}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / MANIFEST_NAME)
+    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n", sync=False)
     return manifest
 
 
 def repo_examples_dir() -> Path | None:
-    """The source checkout's ``examples/`` (next to the package), when it holds the demo clips."""
-    d = Path(__file__).resolve().parents[1] / "examples"
+    """The shipped demo clips, when present: ``gaitpipe/_examples`` (package data in a wheel; in a
+    source checkout a link to the top-level ``examples/``)."""
+    d = Path(__file__).resolve().parent / "_examples"
     return d if (d / MANIFEST_NAME).is_file() else None
 
 
 def cached_examples_dir(progress: bool = True) -> Path:
     """Rendered demo clips in the user cache directory, rendering them first when absent.
 
-    For installs without the repository's ``examples/`` (a wheel). Rendered into a temporary
+    For installs without the shipped clips. Rendered into a temporary
     sibling and renamed, so an interrupted render never leaves a half-filled folder behind.
     """
     import platformdirs
@@ -302,13 +293,12 @@ class DemoReport:
 
     def table(self) -> str:
         """The per-probe table, plain text."""
-        head = ("probe clip", "condition", "truth", "best match", "score", "correct?", f"decision (threshold {self.threshold:.4f})")
+        head = ("probe clip", "condition", "truth", "best match", "score", "correct?",
+                f"decision (threshold {self.threshold:.4f})")
         body = [(r.clip.file, r.clip.label, r.clip.person, r.top1 or r.decision,
-                 "-" if r.score is None else f"{r.score:.4f}", "yes" if r.correct else "NO", r.decision) for r in self.rows]
-        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-        lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *body]]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+                 "-" if r.score is None else f"{r.score:.4f}", "yes" if r.correct else "NO", r.decision)
+                for r in self.rows]
+        return format_table(body, head)
 
     def summary_lines(self) -> list[str]:
         n = len(self.rows)
@@ -365,9 +355,9 @@ def run_demo(examples: str | Path | None = None, *, weights: str | Path | None =
     if keep_gallery is not None:
         kg = Path(keep_gallery).expanduser()
         if (kg / DB_NAME).exists() or (kg.is_dir() and any(kg.iterdir())):
-            raise InputError(f"--keep-gallery {kg} is not empty; give a new or empty folder for the demo gallery")
+            raise SettingError("keep_gallery", f"demo gallery folder {kg} is not empty; give a new or empty one")
         if kg.exists() and not kg.is_dir():
-            raise InputError(f"--keep-gallery {kg} is a file; give a new or empty folder")
+            raise SettingError("keep_gallery", f"demo gallery folder {kg} is a file; give a new or empty folder")
     clips = load_examples(examples) if examples is not None else None  # a bad folder fails before loading weights
     pipe = Pipeline(segmenter=segmenter, weights=weights, device=device)
     fingerprint = pipe.fingerprint  # weights problems surface before anything is rendered
@@ -382,11 +372,7 @@ def run_demo(examples: str | Path | None = None, *, weights: str | Path | None =
     if gallery_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gaitpipe-demo-")
         gallery_dir = Path(tmp.name) / "gallery"
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(clips), desc="demo", unit="clip")
+    bar = progress_bar(len(clips), "demo", unit="clip", enabled=progress)
     try:
         enrolled: dict[str, int] = {}
         rows: list[DemoRow] = []
@@ -397,16 +383,13 @@ def run_demo(examples: str | Path | None = None, *, weights: str | Path | None =
                 except GaitpipeError as exc:
                     raise type(exc)(f"cannot enrol demo person {c.person!r} from {c.file}: {exc}") from exc
                 enrolled[c.person] = res.walker.frames
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             top_k = max(1, len(enrolled))
             for c in probes:
                 rows.append(_identify_probe(pipe, g, folder / c.file, c, top_k))
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if tmp is not None:
             tmp.cleanup()
     return DemoReport(

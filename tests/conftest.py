@@ -11,20 +11,24 @@ SHARED = Path(os.environ.get("GAITPIPE_SHARED", REPO.parent / "shared"))
 CASIAB_PACK = SHARED / "data" / "casiab" / "casiab-train-001-074.npz.xz"
 CASIAB_VIDEOS = SHARED / "data" / "casiab-videos"
 
-NO_SHARED = "real CASIA-B data is read from ../shared/data at run time (its licence forbids copying it into the repo), and ../shared is absent here"
+
+def _no_casiab(missing: Path) -> str:
+    """Skip reason: which real-data file is missing, why it is not shipped, and how to point at it."""
+    return (f"real CASIA-B data not found at {missing}: its licence forbids shipping it with gaitpipe; "
+            "set GAITPIPE_SHARED to the folder that holds data/casiab and data/casiab-videos")
 
 
 @pytest.fixture(scope="session")
 def casiab_videos() -> Path:
     if not CASIAB_VIDEOS.is_dir():
-        pytest.skip(NO_SHARED)
+        pytest.skip(_no_casiab(CASIAB_VIDEOS))
     return CASIAB_VIDEOS
 
 
 @pytest.fixture(scope="session")
 def casiab_pack() -> Path:
     if not CASIAB_PACK.is_file():
-        pytest.skip(NO_SHARED)
+        pytest.skip(_no_casiab(CASIAB_PACK))
     return CASIAB_PACK
 
 

@@ -18,7 +18,8 @@ import pickle
 import numpy as np
 
 from gaitpipe.cli.app import main
-from gaitpipe.metrics.silhouette_iou import align_by_offset, read_casiab_pack, silhouette_iou
+from gaitpipe.data.packed import read_pack_sequences
+from gaitpipe.metrics.silhouette_iou import align_by_offset, silhouette_iou
 
 
 def _clips(videos):
@@ -36,7 +37,7 @@ def test_extract_silhouettes_match_official_casiab(casiab_videos, casiab_pack, t
     out = tmp_path / "sils"
     assert main(["extract-silhouettes", str(casiab_videos), "--out", str(out), "--segmenter", "bgsub", "--workers", "2"]) == 0
     keys = {k for _, k in clips}
-    refs = read_casiab_pack(casiab_pack, subjects={k[0] for k in keys}, conds={k[1] for k in keys}, views={"090"})
+    refs = read_pack_sequences(casiab_pack, subjects={k[0] for k in keys}, conditions={k[1] for k in keys}, views={"090"})
     rows = []
     for path, (subject, cond, view) in clips:
         frames = pickle.loads((out / subject / cond / view / f"{view}.pkl").read_bytes())

@@ -1,4 +1,4 @@
-"""gaitpipe weight files: round trip, fp16 storage, safe loading, fingerprints, clear errors, lookup."""
+"""gaitpipe weight files: round trip, fp16 storage, safe loading, fingerprints, clear errors; lookup (gaitpipe.hub)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from gaitpipe import hub
 from gaitpipe.errors import WeightsError
 from gaitpipe.models import checkpoint as ckpt
 from gaitpipe.models import create_model
@@ -150,24 +151,25 @@ def test_update_meta_keeps_weights(tmp_path, gaitbase, frames):
 def test_resolve_default_and_load_encoder(tmp_path, monkeypatch, gaitbase, frames):
     empty_repo = tmp_path / "repo-weights"
     empty_repo.mkdir()
-    monkeypatch.setattr(ckpt, "repo_weights_dir", lambda: empty_repo)
+    monkeypatch.setattr(hub.locations, "packaged_weights_dir", lambda: empty_repo)
+    monkeypatch.setattr(hub.locations, "user_weights_dir", lambda: tmp_path / "no-user-weights")
     wdir = tmp_path / "w"
-    monkeypatch.setenv(ckpt.WEIGHTS_DIR_ENV, str(wdir))
-    assert ckpt.default_weights() is None
+    monkeypatch.setenv(hub.WEIGHTS_DIR_ENV, str(wdir))
+    assert hub.default_weights() is None
     with pytest.raises(WeightsError, match="no default weights"):
-        ckpt.load_encoder(None)
+        hub.load_encoder(None)
     ckpt.save_checkpoint(wdir / "mine.pt", gaitbase)
-    assert ckpt.resolve_weights("mine") == wdir / "mine.pt"
-    assert ckpt.resolve_weights("mine.pt") == wdir / "mine.pt"
-    assert ckpt.resolve_weights(str(wdir / "mine.pt")) == wdir / "mine.pt"
+    assert hub.resolve_weights("mine") == wdir / "mine.pt"
+    assert hub.resolve_weights("mine.pt") == wdir / "mine.pt"
+    assert hub.resolve_weights(str(wdir / "mine.pt")) == wdir / "mine.pt"
     with pytest.raises(WeightsError, match=r"weights 'nope' not found .*available: mine"):
-        ckpt.resolve_weights("nope")
+        hub.resolve_weights("nope")
     (wdir / "MANIFEST.json").write_text(json.dumps({"default": "mine"}))
-    assert ckpt.default_weights() == wdir / "mine.pt"
-    model, meta = ckpt.load_encoder(None, device="cpu")
+    assert hub.default_weights() == wdir / "mine.pt"
+    model, meta = hub.load_encoder(None, device="cpu")
     assert meta["path"] == str(wdir / "mine.pt") and not model.training
     assert torch.equal(model.embed(frames), gaitbase.embed(frames))
-    rows = ckpt.describe_installed()
+    rows = hub.describe_installed()
     assert [r["name"] for r in rows] == ["mine"] and rows[0]["default"] and rows[0]["fingerprint"] == meta["fingerprint"]
 
 

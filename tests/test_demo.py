@@ -17,22 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 
-def _default_weights():
-    from gaitpipe.errors import WeightsError
-    from gaitpipe.models.checkpoint import default_weights
-
-    try:
-        return default_weights()
-    except WeightsError:
-        return None
-
-
-needs_weights = pytest.mark.skipif(
-    _default_weights() is None,
-    reason="no default gait weights installed (weights/MANIFEST.json names none); the demo needs trained weights: "
-    "install them with `gaitpipe weights` or train with `gaitpipe train`")
-
-
 def _run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -87,7 +71,6 @@ def demo_run(tmp_path_factory):
     return rc, out, err, gallery
 
 
-@needs_weights
 def test_demo_end_to_end_on_the_examples(demo_run):
     rc, out, err, gallery = demo_run
     assert rc == 0, f"demo failed:\n{out}\n{err}"
@@ -103,7 +86,6 @@ def test_demo_end_to_end_on_the_examples(demo_run):
         assert sorted(i.identity for i in g.identities()) == sorted(demo.DEMO_PEOPLE)
 
 
-@needs_weights
 def test_demo_exits_nonzero_below_the_claim(tmp_path, monkeypatch):
     # A one-person subset of the real examples keeps this quick; no run can reach 101 %.
     sub = tmp_path / "examples"

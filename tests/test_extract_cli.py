@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from gaitpipe.cli.app import main
-from gaitpipe.extract import SIDECAR, atomic_write_bytes
+from gaitpipe.extract import SIDECAR
+from gaitpipe.utils.files import atomic_write_bytes
 
 H, W = 120, 160
 FPS = 25.0
@@ -256,6 +257,9 @@ def test_every_bad_input_gets_one_line(clips, tmp_path, capsys) -> None:
         assert len(mine) == 1, (k, lines)
     by_name = {k: next(ln for ln in lines if str(clips[k]) in ln) for k in bad}
     assert "no such file" in by_name["missing"]
+    assert "is empty (0 bytes)" in by_name["zero"]
+    assert "not a readable video" in by_name["corrupt"]
+    assert "is a text file, not a video" in by_name["text"]
     assert "no person" in by_name["nobody"]
     assert "too few" in by_name["brief"]
     assert lines[-1] == f"error: {len(bad)} of {len(bad) + 1} inputs failed (see above)"

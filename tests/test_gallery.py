@@ -21,7 +21,7 @@ import pytest
 
 from gaitpipe.errors import GalleryError
 from gaitpipe.gallery import Gallery, flatten_parts
-from gaitpipe.gallery.gallery import INDEX_META
+from gaitpipe.gallery.cache import INDEX_META
 
 P, D = 16, 256
 ENC = "gaitbase-test:0123456789ab"
@@ -46,7 +46,8 @@ def enrol_people(g: Gallery, centers: np.ndarray, per: int = 2) -> None:
 
 
 def test_flatten_parts_matches_models_flatten_for_search():
-    torch = pytest.importorskip("torch")
+    import torch
+
     from gaitpipe.models.base import flatten_for_search
 
     x = np.random.default_rng(0).normal(size=(3, P, D)).astype(np.float32)
@@ -170,8 +171,8 @@ def test_approximate_indexes_agree_with_exact_search(tmp_path, kind):
     rng = np.random.default_rng(5)
     cs = rng.normal(size=(60, P, D)).astype(np.float32)
     g = Gallery.open(tmp_path / "g", create=True)
-    g.enroll_many([dict(identity=f"id{i}", embedding=cs[i] + 0.6 * rng.normal(size=(P, D))) for i in range(60) for _ in range(3)],
-                  encoder=ENC)
+    g.enroll_many([{"identity": f"id{i}", "embedding": cs[i] + 0.6 * rng.normal(size=(P, D))}
+                   for i in range(60) for _ in range(3)], encoder=ENC)
     probes = cs + 0.6 * rng.normal(size=cs.shape).astype(np.float32)
     exact = [m[0].identity for m in g.search(probes, top_k=1)]
     stats = g.rebuild(kind)
@@ -195,7 +196,8 @@ def test_export_import_roundtrip(tmp_path, centers):
     other.enroll("x", centers[0], encoder="other-encoder:ffff")
     with pytest.raises(GalleryError, match="never mixed"):
         other.import_from(tmp_path / "a.sqlite")
-    assert [m[0].identity for m in h.search(np.stack([emb(9, c) for c in centers[:3]]))] == ["person-0", "person-1", "person-2"]
+    found = [m[0].identity for m in h.search(np.stack([emb(9, c) for c in centers[:3]]))]
+    assert found == ["person-0", "person-1", "person-2"]
 
 
 # -- real processes ----------------------------------------------------------------------------

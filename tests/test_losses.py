@@ -77,11 +77,13 @@ def test_silhouette_loss_combines_and_backpropagates():
 
 
 def test_build_loss_picks_by_architecture():
+    from gaitpipe.models.base import ArchSpec
+
     class Fake(torch.nn.Module):
-        arch = "gaitbase"
+        spec = ArchSpec(loss="triplet+ce")
 
     assert isinstance(build_loss(Fake()), SilhouetteLoss)
-    Fake.arch = "gaitnet"
+    Fake.spec = ArchSpec(loss="gaitnet")
     from gaitpipe.losses.gaitnet import GaitNetLoss
 
     assert isinstance(build_loss(Fake()), GaitNetLoss)

@@ -17,7 +17,7 @@ from gaitpipe.models import create_model, flatten_for_search, list_models
 PRESETS = list_models()
 NO_CUDA = "no CUDA GPU on this machine: the GPU checks run where one is present"
 
-#: published sizes without the classifier (anchors.md section 4), checked within 10 %.
+#: published sizes without the classifier (GaitBase: Fan et al., CVPR 2023; HSTL: Wang et al., ICCV 2023), within 10 %.
 PUBLISHED_PARAMS = {"gaitbase-casiab": 7.0e6, "hstl-casiab": 4.0e6}
 
 

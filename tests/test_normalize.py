@@ -1,4 +1,4 @@
-"""OpenGait pretreatment rules (anchors.md section 1), one test per rule on hand-computed cases.
+"""OpenGait pretreatment rules (OpenGait's datasets/pretreatment.py), one test per rule on hand-computed cases.
 
 Most cases use a foreground exactly 64 rows tall: the row crop is then 64 high, the resize to
 height 64 keeps the width (``int(64 * w / 64) == w``) and leaves pixels untouched, so column
@@ -6,10 +6,16 @@ masses, centres and output columns can be worked out by hand.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
+from gaitpipe.errors import NoPersonError
+from gaitpipe.extract import extract_video
+from gaitpipe.segment.base import Segmenter
 from gaitpipe.silhouette.normalize import (
     DROP_EMPTY,
     DROP_NO_CENTRE,
@@ -19,6 +25,7 @@ from gaitpipe.silhouette.normalize import (
     normalize_mask,
     to_model_input,
 )
+from gaitpipe.types import Frame, PersonDetections
 
 
 def _bars(width: int, height: int, spans: list[tuple[int, int]], rows: tuple[int, int] = (0, 64)) -> np.ndarray:
@@ -244,8 +251,42 @@ def test_model_input_cuts_10_columns_per_side_and_scales() -> None:
 # 7. fewer than 5 frames is suspect ----------------------------------------------------------
 
 
-def test_min_sequence_frames_is_five() -> None:
+class _OneWalkerSegmenter(Segmenter):
+    """Reports the same tracked walker (track 1, an upright ellipse) in every frame it is given."""
+
+    name = "scripted"
+
+    def settings(self) -> dict[str, str]:
+        return {}
+
+    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, PersonDetections]]:
+        for frame in frames:
+            height, width = frame.image.shape[:2]
+            mask = np.zeros((height, width), np.float32)
+            cv2.ellipse(mask, (width // 2, height // 2), (16, 40), 0, 0, 360, 1.0, -1)
+            ys, xs = np.nonzero(mask)
+            box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+            yield frame, PersonDetections(frame.index, np.array([1]), box, np.ones(1, np.float32), mask[None])
+
+
+def _frame_folder(root: Path, count: int) -> Path:
+    root.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(root / f"{i:04d}.png"), np.full((120, 160, 3), 128, np.uint8))
+    return root
+
+
+def test_extraction_rejects_a_four_frame_track_and_keeps_a_five_frame_one(tmp_path: Path) -> None:
+    """OpenGait calls sequences under 5 frames suspect: extraction with its defaults drops them."""
     assert MIN_SEQUENCE_FRAMES == 5
+    with pytest.raises(NoPersonError, match="too few usable frames: 4 "):
+        extract_video(_frame_folder(tmp_path / "four", 4), _OneWalkerSegmenter())
+    four = extract_video(tmp_path / "four", _OneWalkerSegmenter(), require_person=False)
+    assert four.sequences == [] and [len(s) for s in four.rejected] == [4]
+    assert [t["status"] for t in four.manifest["tracks"]] == ["too_short"]
+    five = extract_video(_frame_folder(tmp_path / "five", 5), _OneWalkerSegmenter())
+    assert [len(s) for s in five.sequences] == [5] and five.rejected == []
+    assert [t["status"] for t in five.manifest["tracks"]] == ["usable"]
 
 
 # Geometry.apply: the same crop for the RGB frame ---------------------------------------------

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from gaitpipe.gallery import flatten_parts  # noqa: E402
-from gaitpipe.types import SilhouetteSequence  # noqa: E402
+from gaitpipe.gallery import flatten_parts
+from gaitpipe.types import SilhouetteSequence
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,8 @@ def test_batching_across_tracks_never_changes_an_embedding(tiny_weights):
 
 
 def test_long_tracks_are_windowed_and_windows_averaged(tiny_weights):
-    from gaitpipe.pipeline import Pipeline, split_windows
+    from gaitpipe.pipeline import Pipeline
+    from gaitpipe.windows import split_windows
 
     assert split_windows(25, 10) == [(0, 8), (8, 17), (17, 25)]
     assert split_windows(7, 300) == [(0, 7)]

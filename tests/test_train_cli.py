@@ -139,6 +139,7 @@ def test_cli_errors_are_one_line(tiny_pack, tmp_path, capsys):
     assert main(["evaluate", "--weights", str(tmp_path / "none.pt"), "--data", str(tiny_pack)]) != 0
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "none.pt' not found" in err
     assert main(["train", "--arch", "no-such-model", "--data", str(tiny_pack), "--iters", "1", "--out", str(tmp_path)]) != 0
     assert "unknown model" in capsys.readouterr().err
 
@@ -161,3 +162,16 @@ def test_train_gaitnet_with_its_own_losses(tmp_path, capsys):
     # pipeline feeds them silhouettes (not colour crops) and galleries keep the spaces apart
     assert model.input_kind == "silhouette" and meta["config"]["input_kind"] == "silhouette"
     assert meta["fingerprint"].startswith("gaitnet/gaitnet+silhouette/")
+
+
+def test_evaluate_uses_the_default_weights(tiny_pack, capsys):
+    """Like enroll/identify, ``evaluate`` without ``--weights`` takes the installed default weights."""
+    from gaitpipe.hub import default_weights
+
+    default = default_weights()
+    assert default is not None
+    rc = main(["evaluate", "--data", str(tiny_pack), "--subjects", "005-006", "--views", "054,090", "--max-frames", "4",
+               "--json", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert json.loads(captured.out)["weights"] == str(default)

@@ -1,7 +1,7 @@
 """``gaitpipe weights import / list / export-onnx``.
 
 Official checkpoints are not downloadable here, so the import tests build snapshots with the
-documented key names and shapes (anchors.md section 4 for OpenGait GaitBase; the HSTL authors'
+documented key names and shapes (OpenGait's GaitBase config, configs/gaitbase/; the HSTL authors'
 CASIA-B model definition) holding random weights, and compare our converted model with an
 independent functional re-implementation of the original forward pass that reads the original
 keys directly. A wrong permutation or a swapped key makes them differ.
@@ -61,7 +61,7 @@ class _Random:
 
 # --------------------------------------------------------------------------- OpenGait GaitBase
 def opengait_gaitbase_state(classes=74):
-    """Keys and shapes as in anchors.md section 4 (OpenGait GaitBase, ResNet9 64/128/256/512)."""
+    """Keys and shapes as in OpenGait's GaitBase (ResNet9 64/128/256/512, configs/gaitbase/)."""
     r, sd, p = _Random(0), {}, "Backbone.forward_block."
     sd[p + "conv1.conv.weight"] = r.conv(64, 1, 3, 3)
     r.bn(sd, p + "bn1", 64)

@@ -5,13 +5,17 @@ every :class:`~gaitpipe.errors.GaitpipeError` into one ``error: ...`` line and a
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 import typer
 
-from gaitpipe.errors import GaitpipeError
+from gaitpipe.cli.options import error_message
+from gaitpipe.errors import GaitpipeError, shorten
 
 app = typer.Typer(
     name="gaitpipe",
@@ -45,15 +49,43 @@ def _click():
     return click
 
 
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Undo a command's logging setup on return, so calling :func:`main` in-process leaves none behind."""
+    logger = logging.getLogger("gaitpipe")
+    level, propagate, handlers = logger.level, logger.propagate, list(logger.handlers)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+
+
+def _silence_at_exit() -> None:
+    """After an interrupt, libraries' exit hooks print nothing.
+
+    An interrupt while torch is still being imported leaves its loggers unconfigured, and its
+    exit hook then logs "FakeTensor cache stats" through whatever the root logger prints.
+    """
+    logging.getLogger("torch").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status instead of raising (so tests can call it)."""
+    with _logging_restored():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     click = _click()
     try:
         result = app(args=argv, standalone_mode=False)
     except GaitpipeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {error_message(exc)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
+        _silence_at_exit()
         typer.echo("error: interrupted", err=True)
         return 130
     except SystemExit as exc:
@@ -70,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: one line, the traceback only on request
         if os.environ.get("GAITPIPE_DEBUG"):
             raise
-        typer.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with GAITPIPE_DEBUG=1 for the traceback", err=True)
+        typer.echo(f"error: internal error ({type(exc).__name__}: {shorten(exc, 500)}); "
+                   "rerun with GAITPIPE_DEBUG=1 for the traceback", err=True)
         return 1
     # standalone_mode=False returns typer.Exit codes as ints and command return values otherwise.
     return result if isinstance(result, int) else 0

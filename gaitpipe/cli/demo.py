@@ -1,13 +1,15 @@
 """``gaitpipe demo``: enrol the example walkers, identify their other walks, print the score card."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from gaitpipe.cli import options as opt
 from gaitpipe.cli.app import app
+from gaitpipe.cli.options import SegmenterChoice
+from gaitpipe.utils.console import to_json
 
 
 @app.command("demo")
@@ -15,29 +17,23 @@ def demo_command(
     examples: Optional[Path] = typer.Option(
         None, "--examples", help="Folder with the example clips and manifest.json (default: the repo's examples/; "
         "rendered on the fly into the user cache when gaitpipe is installed without them)."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Weights file or name in weights/ (default: the installed default weights)."),
-    segmenter: str = typer.Option("bgsub", "--segmenter", help="Person segmenter: bgsub (no weights needed), yolo or auto."),
+    weights: Optional[str] = opt.WEIGHTS,
+    segmenter: SegmenterChoice = opt.segmenter_option(SegmenterChoice.bgsub),
     keep_gallery: Optional[Path] = typer.Option(None, "--keep-gallery", help="Keep the demo gallery in this new/empty folder (default: a temporary one)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: CUDA when available)."),
+    device: Optional[str] = opt.device_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object instead of the table."),
 ) -> None:
     """Enrol each example person from one walk, identify their other walks, print a table and the accuracy.
 
     Exits non-zero when the accuracy falls below the one the README claims.
     """
-    import logging
-    import sys
-
     from gaitpipe import demo
 
-    if not logging.getLogger().handlers:  # the segmenter's one line about its backend goes to stderr
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-        logging.getLogger("ultralytics").setLevel(logging.WARNING)
-        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-    report = demo.run_demo(examples, weights=weights, segmenter=segmenter, keep_gallery=keep_gallery, device=device,
-                           progress=not as_json)
+    opt.setup_cli_logging()  # the segmenter's one line about its backend goes to stderr
+    report = demo.run_demo(examples, weights=weights, segmenter=segmenter.value, keep_gallery=keep_gallery,
+                           device=device, progress=not as_json)
     if as_json:
-        typer.echo(json.dumps(report.to_dict()))
+        typer.echo(to_json(report.to_dict()))
     else:
         where = f"{report.examples_dir} (rendered on the fly)" if report.rendered else report.examples_dir
         typer.echo(f"examples: {where}")

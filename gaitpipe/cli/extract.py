@@ -1,39 +1,27 @@
 """``gaitpipe extract-silhouettes``: videos -> OpenGait-layout silhouettes (thin CLI layer)."""
 from __future__ import annotations
 
-import logging
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from gaitpipe.cli import options as opt
 from gaitpipe.cli.app import app
+from gaitpipe.cli.options import SegmenterChoice, TrackerChoice
 from gaitpipe.errors import InputError
-
-
-class SegmenterChoice(str, Enum):
-    auto = "auto"
-    yolo = "yolo"
-    bgsub = "bgsub"
-
-
-class TrackerChoice(str, Enum):
-    bytetrack = "bytetrack"
-    botsort = "botsort"
 
 
 @app.command("extract-silhouettes")
 def extract_silhouettes_command(
     paths: list[str] = typer.Argument(..., help="Video files and/or directories (searched recursively).", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (OpenGait layout).", show_default=False),
-    segmenter: SegmenterChoice = typer.Option(SegmenterChoice.auto, help="Person segmentation backend."),
-    seg_weights: Optional[str] = typer.Option(None, help="YOLO-seg weights (name or path)."),
-    tracker: Optional[TrackerChoice] = typer.Option(None, help="Tracker for the YOLO backend."),
-    background: Optional[str] = typer.Option(None, help="Empty-scene image or clip for the bgsub backend."),
-    device: Optional[str] = typer.Option(None, help="Torch device for YOLO (cpu, cuda, cuda:0)."),
-    stride: int = typer.Option(1, min=1, help="Use every N-th frame."),
+    segmenter: SegmenterChoice = opt.segmenter_option(),
+    seg_weights: Optional[str] = opt.SEG_WEIGHTS,
+    tracker: Optional[TrackerChoice] = opt.TRACKER,
+    background: Optional[str] = opt.BACKGROUND,
+    device: Optional[str] = opt.device_option(),
+    stride: int = opt.STRIDE,
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames per video."),
     min_frames: int = typer.Option(5, min=1, help="Tracks with fewer usable frames are not written."),
     png: bool = typer.Option(False, "--png", help="Also write every silhouette as a PNG."),
@@ -45,17 +33,17 @@ def extract_silhouettes_command(
     """Extract OpenGait-normalised silhouettes (64 x 64) of every walker in the videos."""
     from gaitpipe.extract import ExtractOptions, VideoResult, extract_silhouettes
 
-    if not logging.getLogger().handlers:  # let the segmenter say which backend it picked
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-        logging.getLogger("ultralytics").setLevel(logging.WARNING)
+    from gaitpipe.utils.console import progress_write
+
+    opt.setup_cli_logging()  # let the segmenter say which backend it picked
 
     def report(result: VideoResult) -> None:
-        from tqdm import tqdm
-
         if result.status == "failed":
             # Messages from the video layer usually name the file already.
             line = result.error if result.path in (result.error or "") else f"{result.path}: {result.error}"
-            tqdm.write(f"error: {line}", file=sys.stderr)
+            if result.remedy_settings:  # the library names settings; say which flags they are
+                line += f" [{', '.join(opt.flag_for(s) for s in result.remedy_settings)}]"
+            progress_write(f"error: {line}")
 
     options = ExtractOptions(
         segmenter=segmenter.value,

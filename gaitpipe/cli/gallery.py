@@ -1,24 +1,29 @@
 """``gaitpipe gallery ...``: list, show, remove, rebuild, export, import, stats, verify."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 
 from gaitpipe.cli.app import app
+from gaitpipe.utils.console import format_table, to_json
+
+if TYPE_CHECKING:
+    from gaitpipe.gallery import Gallery
 
 gallery_app = typer.Typer(help="Inspect and maintain the gallery of enrolled walkers.", no_args_is_help=True)
 app.add_typer(gallery_app, name="gallery")
 
-_GALLERY = typer.Option(None, "--gallery", help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory).")
+_GALLERY = typer.Option(None, "--gallery",
+                        help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
 
-def _open(path: Optional[Path]):
+def _open(path: Path | None, *, read_only: bool = False) -> Gallery:
     from gaitpipe.gallery import Gallery
 
-    return Gallery.open(path)
+    return Gallery.open(path, read_only=read_only)
 
 
 def _when(t: float) -> str:
@@ -28,37 +33,41 @@ def _when(t: float) -> str:
 
 
 @gallery_app.command("list")
-def list_(gallery: Optional[Path] = _GALLERY, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def list_(gallery: Path | None = _GALLERY, as_json: bool = _JSON) -> None:
     """List identities with their enrolments."""
     with _open(gallery) as g:
         people = g.identities()
         if as_json:
-            typer.echo(json.dumps({"gallery": str(g.path), "encoder": g.encoder, "identities": [p.to_dict() for p in people]}))
+            typer.echo(to_json({"gallery": str(g.path), "encoder": g.encoder,
+                                "identities": [p.to_dict() for p in people]}))
             return
-        typer.echo(f"{g.path}: {len(people)} identities, {sum(len(p.enrolments) for p in people)} enrolments, encoder {g.encoder}")
-        for p in people:
-            typer.echo(f"  {p.identity}: {len(p.enrolments)} enrolment(s), last {_when(max(e.created for e in p.enrolments))}")
+        typer.echo(f"{g.path}: {len(people)} identities, {sum(len(p.enrolments) for p in people)} enrolments, "
+                   f"encoder {g.encoder}")
+        if people:
+            typer.echo(format_table([(p.identity, len(p.enrolments), _when(max(e.created for e in p.enrolments)))
+                                     for p in people], ["identity", "enrolments", "last enrolled"]))
 
 
 @gallery_app.command()
-def show(identity: str = typer.Argument(..., help="Identity to show."), gallery: Optional[Path] = _GALLERY,
-         as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def show(identity: str = typer.Argument(..., help="Identity to show."), gallery: Path | None = _GALLERY,
+         as_json: bool = _JSON) -> None:
     """Show one identity's enrolments (source video, track, frames, quality, time)."""
     with _open(gallery) as g:
         s = g.show(identity)
         if as_json:
-            typer.echo(json.dumps(s.to_dict()))
+            typer.echo(to_json(s.to_dict()))
             return
         typer.echo(f"{s.identity}: {len(s.enrolments)} enrolment(s)")
-        for e in s.enrolments:
-            typer.echo(f"  #{e.id} {_when(e.created)}  {e.video} (sha256 {e.video_sha256[:12]}) track {e.track} "
-                       f"frames {e.frame_start}-{e.frame_end} used {e.frames} quality {e.quality:.2f}")
+        typer.echo(format_table(
+            [(f"#{e.id}", _when(e.created), e.video, e.video_sha256[:12], e.track, f"{e.frame_start}-{e.frame_end}",
+              e.frames, f"{e.quality:.2f}") for e in s.enrolments],
+            ["enrolment", "enrolled", "video", "sha256", "track", "frames", "used", "quality"]))
 
 
 @gallery_app.command()
-def remove(identity: Optional[str] = typer.Option(None, "--id", help="Remove every enrolment of this identity."),
-           enrolment: Optional[int] = typer.Option(None, "--enrolment", help="Remove one enrolment by number."),
-           gallery: Optional[Path] = _GALLERY) -> None:
+def remove(identity: str | None = typer.Option(None, "--id", help="Remove every enrolment of this identity."),
+           enrolment: int | None = typer.Option(None, "--enrolment", help="Remove one enrolment by number."),
+           gallery: Path | None = _GALLERY) -> None:
     """Delete an identity (every trace: rows, index entries, freed pages) or one enrolment."""
     from gaitpipe.errors import InputError
 
@@ -69,13 +78,14 @@ def remove(identity: Optional[str] = typer.Option(None, "--id", help="Remove eve
             n = g.remove(identity)
             typer.echo(f"removed {identity!r}: {n} enrolment(s) deleted and purged from {g.path}")
         else:
+            assert enrolment is not None
             e = g.remove_enrolment(enrolment)
             typer.echo(f"removed enrolment #{e.id} of {e.identity!r} from {g.path}")
 
 
 @gallery_app.command()
-def rebuild(index: Optional[str] = typer.Option(None, "--index", help="Index kind: auto, flat (exact), hnsw or ivf."),
-            gallery: Optional[Path] = _GALLERY) -> None:
+def rebuild(index: str | None = typer.Option(None, "--index", help="Index kind: auto, flat (exact), hnsw or ivf."),
+            gallery: Path | None = _GALLERY) -> None:
     """Rebuild the FAISS index from the database (optionally switching index kind)."""
     from gaitpipe.errors import InputError
     from gaitpipe.gallery.index import KINDS
@@ -89,7 +99,7 @@ def rebuild(index: Optional[str] = typer.Option(None, "--index", help="Index kin
 
 @gallery_app.command()
 def export(out: Path = typer.Argument(..., help="New file to write (a SQLite snapshot, mode 0600)."),
-           gallery: Optional[Path] = _GALLERY) -> None:
+           gallery: Path | None = _GALLERY) -> None:
     """Export the gallery to one file (biometric data: keep it private)."""
     with _open(gallery) as g:
         typer.echo(f"exported {len(g)} enrolments to {g.export(out)}")
@@ -97,31 +107,43 @@ def export(out: Path = typer.Argument(..., help="New file to write (a SQLite sna
 
 @gallery_app.command("import")
 def import_(src: Path = typer.Argument(..., help="An exported file or another gallery directory."),
-            gallery: Optional[Path] = _GALLERY,
+            gallery: Path | None = _GALLERY,
             force: bool = typer.Option(False, "--force", help="Also add walks already enrolled here.")) -> None:
     """Import enrolments (same encoder only); walks already present are skipped unless --force."""
     from gaitpipe.gallery import Gallery
 
     with Gallery.open(gallery, create=True) as g:
         added, skipped = g.import_from(src, force=force)
-        typer.echo(f"imported {added} enrolment(s) into {g.path}" + (f", skipped {skipped} already present" if skipped else ""))
+        typer.echo(f"imported {added} enrolment(s) into {g.path}"
+                   + (f", skipped {skipped} already present" if skipped else ""))
 
 
 @gallery_app.command()
-def stats(gallery: Optional[Path] = _GALLERY, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def stats(gallery: Path | None = _GALLERY, as_json: bool = _JSON) -> None:
     """Sizes, encoder and index state."""
     with _open(gallery) as g:
         st = g.stats()
         if as_json:
-            typer.echo(json.dumps(st))
+            typer.echo(to_json(st))
             return
-        for k, v in st.items():
-            typer.echo(f"{k:20s} {v}")
+        typer.echo(format_table(list(st.items()), ["", ""]))
 
 
 @gallery_app.command()
-def verify(gallery: Optional[Path] = _GALLERY) -> None:
-    """Check database integrity and that the index matches it (rebuilding the index if stale)."""
-    with _open(gallery) as g:
-        r = g.verify()
+def verify(gallery: Path | None = _GALLERY,
+           repair: bool = typer.Option(False, "--repair", help="Rewrite a missing or damaged index, delete crash "
+                                                               "leftovers and fix file modes.")) -> None:
+    """Check the database, every template's checksum and the index files; changes nothing without --repair."""
+    from gaitpipe.errors import GalleryError
+
+    with _open(gallery, read_only=not repair) as g:
+        r = g.verify(repair=repair)
+        for line in r["repaired"]:
+            typer.echo(f"repaired: {line}")
+        for line in r["problems"]:
+            typer.echo(f"problem: {line}")
+        if r["problems"]:
+            hint = "" if repair else "; gaitpipe gallery verify --repair fixes what can be fixed"
+            raise GalleryError(f"gallery {g.path} has {len(r['problems'])} problem(s){hint}")
         typer.echo(f"ok: {r['enrolments']} enrolments, index holds {r['index_total']}")
+

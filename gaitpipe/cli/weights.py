@@ -47,29 +47,29 @@ def _threshold(row: dict) -> str:
 
 @weights_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """Show the weights installed in $GAITPIPE_WEIGHTS_DIR and the repo's weights/ folder."""
-    from gaitpipe.models.checkpoint import describe_installed, weights_dirs
+    """Show the installed weights ($GAITPIPE_WEIGHTS_DIR, the user's weights folder, the shipped ones)."""
+    from gaitpipe.hub import describe_installed, weights_dirs
+    from gaitpipe.utils.console import format_table, to_json
 
     rows = describe_installed()
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(to_json(rows))
         return
     if not rows:
         typer.echo(f"no weights installed (searched {', '.join(str(d) for d in weights_dirs())})")
         return
-    w = max(27, *(len(r["name"]) + 1 for r in rows))  # name column (the mark takes one more)
-    typer.echo(f"{'name':<{w + 1}} {'preset':<16} {'parts x dim':<11} {'MB':>5}  {'trained on':<12} "
-               f"{'val NM/BG/CL':<15} {'threshold':<9}  fingerprint")
+    table = []
     for r in rows:
-        mark = "*" if r["default"] else " "
+        name = ("*" if r["default"] else " ") + r["name"]
         if "error" in r:
-            typer.echo(f"{mark}{r['name']:<{w}} unreadable: {r['error']}")
+            table.append((name, f"unreadable: {r['error']}", "", "", "", "", "", ""))
             continue
-        shape = f"{r['parts']}x{r['embed_dim']}"
-        typer.echo(f"{mark}{r['name']:<{w}} {r['preset']:<16} {shape:<11} {r['bytes'] / 1e6:>5.1f}  {_trained_on(r):<12} "
-                   f"{_validation(r):<15} {_threshold(r):<9}  {r['fingerprint']}")
+        table.append((name, r["preset"], f"{r['parts']}x{r['embed_dim']}", f"{r['bytes'] / 1e6:.1f}", _trained_on(r),
+                      _validation(r), _threshold(r), r["fingerprint"]))
+    columns = (" name", "preset", "parts x dim", "MB", "trained on", "val NM/BG/CL", "threshold", "fingerprint")
+    typer.echo(format_table(table, columns, width=240))
     if any(r["default"] for r in rows):
-        typer.echo("* = default (weights/MANIFEST.json)")
+        typer.echo("* = default")
     for r in rows:
         origin = _validation_record(r).get("transferred_from")
         if origin and "error" not in r:
@@ -176,9 +176,9 @@ def install_command(
     name: str = typer.Option(..., "--name", help="Installed name (weights/<name>.pt).", show_default=False),
     default: bool = typer.Option(False, "--default", help="Make it the default encoder of enroll/identify/demo."),
     full_precision: bool = typer.Option(False, "--fp32", help="Store float32 (default: float16, half the size)."),
-    notes: Optional[str] = typer.Option(None, "--notes", help="Free text recorded in MANIFEST.json."),
+    notes: Optional[str] = typer.Option(None, "--notes", help="Free text recorded in the weights file's metadata."),
 ) -> None:
-    """Install weights into the weights folder and record them in its MANIFEST.json."""
+    """Install weights into the weights folder (its index, MANIFEST.json, is regenerated)."""
     from gaitpipe.engine.release import install_weights
 
     entry = install_weights(source, name, half=not full_precision, default=default, notes=notes)

@@ -2,7 +2,8 @@
 
 Training draws a fixed number of frames per sequence (OpenGait's recipes: 30), either an
 *unordered* random set (set-based models such as GaitBase) or an *ordered* contiguous segment
-(3D-convolution models: DyGait, HSTL, and GaitNet's LSTM). Testing uses every frame.
+(3D-convolution models: DyGait, HSTL, and GaitNet's LSTM); each architecture names its order in
+its :class:`~gaitpipe.models.base.ArchSpec` (``sampling``). Testing uses every frame.
 """
 from __future__ import annotations
 
@@ -11,16 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaitpipe.data.sources import SequenceInfo, SequenceSource
+from gaitpipe.data.sequence import SequenceInfo, SequenceSource
 from gaitpipe.errors import InputError
-
-#: Architectures whose temporal modelling needs frames in order (sampled as a contiguous segment).
-ORDERED_ARCHS = frozenset({"dygait", "hstl", "gaitnet"})
-
-
-def sampling_for(arch: str) -> str:
-    """``"ordered"`` for temporal (3D conv / LSTM) models, ``"unordered"`` for set-based ones."""
-    return "ordered" if arch in ORDERED_ARCHS else "unordered"
 
 
 def sample_frames(length: int, num: int, mode: str, rng: np.random.Generator) -> np.ndarray:

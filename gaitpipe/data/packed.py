@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gaitpipe.data.sources import SequenceInfo
+from gaitpipe.data.sequence import SequenceInfo
 from gaitpipe.errors import InputError
+from gaitpipe.utils.files import atomic_write_bytes
 
 _KEYS = ("bits", "offsets", "subject", "cond", "view")
 
@@ -105,11 +106,23 @@ def write_pack(path: str | Path, sequences: Iterable[tuple[str, str, str, np.nda
     np.savez(buf, bits=np.concatenate(bits), offsets=np.array(offsets, np.int64),
              subject=np.array(subj), cond=np.array(cond), view=np.array(view))
     data = buf.getvalue()
-    tmp = path.with_name(path.name + ".tmp")
-    if path.name.endswith(".xz"):
-        with lzma.open(tmp, "wb", preset=6) as f:
-            f.write(data)
-    else:
-        tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, lzma.compress(data, preset=6) if path.name.endswith(".xz") else data)
+
+
+def read_pack_sequences(
+    path: str | Path,
+    *,
+    subjects: Iterable[str] | None = None,
+    conditions: Iterable[str] | None = None,
+    views: Iterable[str] | None = None,
+) -> dict[tuple[str, str, str], np.ndarray]:
+    """The pack's sequences as ``{(subject, condition, view): uint8 [T, 64, 64] (0/255)}``,
+    restricted to the given subjects, conditions and views (``None``: all)."""
+    source = PackedSource(path, subjects=subjects)
+    conds = None if conditions is None else set(conditions)
+    vws = None if views is None else set(views)
+    return {
+        (s.subject, s.condition, s.view): source.load(i)
+        for i, s in enumerate(source.sequences)
+        if (conds is None or s.condition in conds) and (vws is None or s.view in vws)
+    }

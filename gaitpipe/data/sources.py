@@ -1,42 +1,25 @@
-"""Where sequences come from: an OpenGait folder tree, or a packed file (see :mod:`.packed`).
-
-A *source* lists its sequences as :class:`SequenceInfo` and loads one on demand
-(``load(index, frame_indices=None, kind="silhouette") -> uint8 [t, 64, 64]``, or
-``[t, 64, 64, 3]`` for ``kind="rgb"``). :func:`open_source` picks the right one for a path.
+"""Where sequences come from: an OpenGait folder tree (:class:`LayoutSource`), or a packed file
+(:mod:`.packed`); :func:`open_source` picks the right one for a path. Both follow the
+:class:`~gaitpipe.data.sequence.SequenceSource` protocol.
 """
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gaitpipe.data.packed import PackedSource
 from gaitpipe.data.pickles import as_silhouettes, load_pkl_array
+from gaitpipe.data.sequence import SequenceInfo, SequenceSource
 from gaitpipe.errors import InputError
 
+if TYPE_CHECKING:
+    from gaitpipe.models.base import GaitEncoder, InputKind
 
-@dataclass(frozen=True)
-class SequenceInfo:
-    """One walking sequence: who, in which condition, seen from which view."""
-
-    subject: str
-    condition: str
-    view: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.subject}/{self.condition}/{self.view}"
-
-
-class SequenceSource(Protocol):
-    sequences: list[SequenceInfo]
-    description: str
-
-    def load(self, index: int, frame_indices: np.ndarray | None = None, kind: str = "silhouette") -> np.ndarray: ...
-
-    def length(self, index: int) -> int: ...
+_log = logging.getLogger(__name__)
 
 
 class LayoutSource:
@@ -84,9 +67,11 @@ class LayoutSource:
                 arr = a
                 break
         if arr is None:
-            raise InputError(f"{self.sequences[index].key}: no {kind} modality among {[p.name for p in self._files[index]]}")
+            names = [p.name for p in self._files[index]]
+            raise InputError(f"{self.sequences[index].key}: no {kind} modality among {names}")
         if arr.shape[1:3] != (64, 64):
-            raise InputError(f"{self._files[index][0]}: frames are {arr.shape[1]}x{arr.shape[2]}, expected 64x64 (OpenGait pretreatment)")
+            raise InputError(f"{self._files[index][0]}: frames are {arr.shape[1]}x{arr.shape[2]}, "
+                             "expected 64x64 (OpenGait pretreatment)")
         with self._lock:
             self._lengths[index] = arr.shape[0]
             if self.cache:
@@ -103,14 +88,12 @@ class LayoutSource:
         return self._lengths[index]
 
 
-def input_kind_for(model, source: SequenceSource) -> str:
+def input_kind_for(model: GaitEncoder, source: SequenceSource) -> InputKind:
     """The modality to feed ``model``: its ``input_kind``, except that RGB models (GaitNet) get
     silhouettes (replicated to 3 channels by the model) from sources without RGB frames."""
-    kind = getattr(model, "input_kind", "silhouette")
-    if kind == "rgb" and not getattr(source, "has_rgb", True):
-        import logging
-
-        logging.getLogger("gaitpipe").warning("%s holds silhouettes only: %s gets silhouettes instead of RGB", source.description, model.arch)
+    kind = model.input_kind
+    if kind == "rgb" and not source.has_rgb:
+        _log.warning("%s holds silhouettes only: %s gets silhouettes instead of RGB", source.description, model.arch)
         return "silhouette"
     return kind
 
@@ -125,8 +108,6 @@ def open_source(path: str | Path, *, subjects: list[str] | None = None, cache: b
     if p.is_dir():
         return LayoutSource(p, cache=cache)
     if p.is_file() and (p.name.endswith(".npz") or p.name.endswith(".npz.xz")):
-        from gaitpipe.data.packed import PackedSource
-
         return PackedSource(p, subjects=subjects)
     if not p.exists():
         raise InputError(f"data {p} does not exist")

@@ -7,10 +7,9 @@ the metrics with :mod:`gaitpipe.metrics.evaluation`.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +17,10 @@ import torch
 from gaitpipe.data.dataset import GaitDataset
 from gaitpipe.errors import InputError
 from gaitpipe.metrics.evaluation import evaluate_protocol
+from gaitpipe.models.base import GaitEncoder
+from gaitpipe.utils.batching import length_batches
+from gaitpipe.utils.console import progress as progress_bar
+from gaitpipe.utils.device import resolve_device
 
 
 @dataclass
@@ -28,7 +31,7 @@ class EmbeddingSet:
     views: np.ndarray  #: [N] str
     lengths: np.ndarray  #: [N] frames used per sequence
 
-    def save(self, path: str | Path, **extra) -> Path:
+    def save(self, path: str | Path, **extra: Any) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, embeddings=self.embeddings, subject=self.subjects, condition=self.conditions,
@@ -44,20 +47,8 @@ class EmbeddingSet:
             raise InputError(f"cannot read embeddings {path}: {exc}".splitlines()[0]) from None
 
 
-def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Group sequence positions by length (equal lengths batch without padding), chunked."""
-    by_len: dict[int, list[int]] = defaultdict(list)
-    for i, n in enumerate(lengths):
-        by_len[int(n)].append(i)
-    out = []
-    for n in sorted(by_len):
-        idx = by_len[n]
-        out.extend(idx[j : j + batch_size] for j in range(0, len(idx), batch_size))
-    return out
-
-
 def compute_embeddings(
-    model,
+    model: GaitEncoder,
     dataset: GaitDataset,
     *,
     device: str | torch.device = "cpu",
@@ -66,28 +57,30 @@ def compute_embeddings(
     amp: bool = False,
     progress: bool = True,
 ) -> EmbeddingSet:
-    """Embed every sequence of ``dataset`` with ``model`` (eval mode, no gradients)."""
-    from tqdm import tqdm
+    """Embed every sequence of ``dataset`` with ``model`` (eval mode, no gradients).
 
-    device = torch.device(device)
+    Sequences of equal length are batched together (at most ``batch_size``), so none is padded.
+    """
+    device = device if isinstance(device, torch.device) else resolve_device(device)
     lengths = [min(dataset.length(i), max_frames) if max_frames else dataset.length(i) for i in range(len(dataset))]
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     emb: np.ndarray | None = None
     was_training = model.training
     model.eval()
     try:
-        bar = tqdm(total=len(dataset), desc="embedding", unit="seq", disable=not progress, leave=False)
-        for group in _batches(lengths, max(1, batch_size)):
-            frames = np.stack([dataset.test_sample(i, max_frames).frames for i in group])
-            x = torch.from_numpy(frames).to(device)
-            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=amp):
-                out = model(x).embeddings.float().cpu().numpy()
-            if emb is None:
-                emb = np.zeros((len(dataset), *out.shape[1:]), np.float32)
-            emb[group] = out
-            bar.update(len(group))
-        bar.close()
+        with progress_bar(len(dataset), "embedding", unit="seq", enabled=progress) as bar:
+            for group in length_batches(lengths, equal_lengths=True, max_items=max(1, batch_size)):
+                frames = np.stack([dataset.test_sample(i, max_frames).frames for i in group])
+                x = torch.from_numpy(frames).to(device)
+                with torch.inference_mode(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    out = model(x).embeddings.float().cpu().numpy()
+                if emb is None:
+                    emb = np.zeros((len(dataset), *out.shape[1:]), np.float32)
+                emb[group] = out
+                bar.update(len(group))
     finally:
         model.train(was_training)
+    assert emb is not None  # a GaitDataset is never empty
     infos = [dataset.info(i) for i in range(len(dataset))]
     return EmbeddingSet(
         embeddings=emb,
@@ -98,21 +91,25 @@ def compute_embeddings(
     )
 
 
-def evaluate_embeddings(es: EmbeddingSet, protocol: str, *, metric: str = "euc", probe_list=None,
-                        gallery_conditions=None, probe_conditions=None) -> dict:
+def evaluate_embeddings(es: EmbeddingSet, protocol: str, *, metric: str = "euc", probe_list: Any = None,
+                        gallery_conditions: list[str] | None = None,
+                        probe_conditions: list[str] | None = None) -> dict[str, Any]:
     """Apply a protocol of :mod:`gaitpipe.metrics.evaluation`; protocol mismatches become InputError."""
     try:
         return evaluate_protocol(protocol, es.embeddings, es.subjects, es.conditions, es.views, metric=metric,
-                                 probe_list=probe_list, gallery_conditions=gallery_conditions, probe_conditions=probe_conditions)
+                                 probe_list=probe_list, gallery_conditions=gallery_conditions,
+                                 probe_conditions=probe_conditions)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
-def evaluate_model(model, dataset: GaitDataset, protocol: str = "casiab", *, device="cpu", batch_size: int = 8,
-                   max_frames: int | None = None, metric: str = "euc", amp: bool = False, progress: bool = True,
-                   **protocol_options) -> tuple[dict, EmbeddingSet]:
+def evaluate_model(model: GaitEncoder, dataset: GaitDataset, protocol: str = "casiab", *,
+                   device: str | torch.device = "cpu", batch_size: int = 8, max_frames: int | None = None,
+                   metric: str = "euc", amp: bool = False, progress: bool = True,
+                   **protocol_options: Any) -> tuple[dict[str, Any], EmbeddingSet]:
     """Embed ``dataset`` and evaluate ``protocol``: ``(result dict, embeddings)``."""
-    es = compute_embeddings(model, dataset, device=device, batch_size=batch_size, max_frames=max_frames, amp=amp, progress=progress)
+    es = compute_embeddings(model, dataset, device=device, batch_size=batch_size, max_frames=max_frames, amp=amp,
+                            progress=progress)
     return evaluate_embeddings(es, protocol, metric=metric, **protocol_options), es
 
 
@@ -121,7 +118,7 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def evaluate_weights_embeddings(
-    weights: str | Path,
+    weights: str | Path | None,
     data: str | Path,
     protocol: str = "casiab",
     *,
@@ -132,25 +129,28 @@ def evaluate_weights_embeddings(
     metric: str = "euc",
     device: str | None = None,
     batch_size: int | None = None,
-    gallery: str | None = None,
-    probe: str | None = None,
+    gallery_conditions: str | None = None,
+    probe_conditions: str | None = None,
     amp: bool = False,
     progress: bool = True,
-) -> tuple[dict, EmbeddingSet, dict]:
-    """Load weights, embed the chosen subjects, apply the protocol: ``(result, embeddings, weights meta)``.
+) -> tuple[dict[str, Any], EmbeddingSet, dict[str, Any]]:
+    """Load weights (``None``: the default weights), embed the chosen subjects, apply the protocol:
+    ``(result, embeddings, weights meta)``.
 
     Subjects: ``subjects`` (e.g. ``063-074``), else the test subjects of ``split``, else all.
+    ``gallery_conditions`` / ``probe_conditions``: comma-separated, for the ``gallery-probe`` protocol.
     """
     from gaitpipe.data.sources import input_kind_for, open_source
-    from gaitpipe.data.splits import load_split, parse_id_range
+    from gaitpipe.data.splits import compact_ids, load_split, parse_id_range
+    from gaitpipe.hub import load_encoder
     from gaitpipe.metrics.evaluation import PROTOCOLS
-    from gaitpipe.models.checkpoint import load_checkpoint, resolve_weights
 
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    path = resolve_weights(weights)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, meta = load_checkpoint(path, map_location=dev)
+    dev = resolve_device(device)
+    loaded, meta = load_encoder(weights, device=dev)
+    assert isinstance(loaded, GaitEncoder)
+    model: GaitEncoder = loaded
     sp = load_split(split) if split else None
     wanted = parse_id_range(subjects) if subjects else None
     source = open_source(data, subjects=wanted)
@@ -164,28 +164,26 @@ def evaluate_weights_embeddings(
         model, dataset, protocol, device=dev, batch_size=batch_size or (32 if dev.type == "cuda" else 8),
         max_frames=max_frames, metric=metric, amp=amp, progress=progress,
         probe_list=sp.probe if sp is not None else None,
-        gallery_conditions=_csv(gallery), probe_conditions=_csv(probe),
+        gallery_conditions=_csv(gallery_conditions), probe_conditions=_csv(probe_conditions),
     )
-    from gaitpipe.data.splits import compact_ids
-
-    result.update({"weights": str(path), "fingerprint": meta.get("fingerprint"), "data": str(data),
+    result.update({"weights": meta["path"], "fingerprint": meta.get("fingerprint"), "data": str(data),
                    "subjects": compact_ids(dataset.subjects), "num_sequences": len(dataset),
                    "max_frames": max_frames})
     return result, es, meta
 
 
 def evaluate_weights(
-    weights: str | Path,
+    weights: str | Path | None,
     data: str | Path,
     protocol: str = "casiab",
     *,
     save_embeddings: str | Path | None = None,
     plot: str | Path | None = None,
-    **options,
-) -> dict:
+    **options: Any,
+) -> dict[str, Any]:
     """What ``gaitpipe evaluate`` does: :func:`evaluate_weights_embeddings` (``options`` are its
-    keywords: subjects, split, views, max_frames, metric, device, batch_size, gallery, probe, amp,
-    progress), then optionally the embeddings as ``.npz`` and the CMC curve as a PNG.
+    keywords: subjects, split, views, max_frames, metric, device, batch_size, gallery_conditions,
+    probe_conditions, amp, progress), then optionally the embeddings as ``.npz`` and the CMC curve as a PNG.
 
     Returns the protocol's result with ``weights``/``fingerprint``/``data`` added.
     """
@@ -197,7 +195,7 @@ def evaluate_weights(
     return result
 
 
-def plot_cmc(result: dict, path: str | Path) -> Path:
+def plot_cmc(result: dict[str, Any], path: str | Path) -> Path:
     """CMC curve(s) as a PNG: one per probe condition (cross-view protocols) or the overall one."""
     from gaitpipe.engine.plots import line_chart
 
@@ -205,4 +203,5 @@ def plot_cmc(result: dict, path: str | Path) -> Path:
         series = {k: (np.arange(1, len(v["cmc"]) + 1), v["cmc"]) for k, v in result["conditions"].items()}
     else:
         series = {result["protocol"]: (np.arange(1, len(result["cmc"]) + 1), result["cmc"])}
-    return line_chart(path, series, title=f"CMC ({result['protocol']}, {result['metric']})", xlabel="rank", ylabel="identification rate (%)")
+    return line_chart(path, series, title=f"CMC ({result['protocol']}, {result['metric']})", xlabel="rank",
+                      ylabel="identification rate (%)")

@@ -1,8 +1,11 @@
 """Small line charts drawn with OpenCV (loss curves, CMC curves) so matplotlib is not a dependency."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,25 +22,55 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [float(x) for x in np.arange(start, hi + step * 1e-6, step)]
 
 
-def line_chart(path: str | Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], **options) -> Path:
+def line_chart(path: str | Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], **options: Any) -> Path:
     """Write a PNG with one polyline per ``name: (xs, ys)``, axes, ticks and a legend."""
     return write_png(path, render_chart(series, **options))
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Encode ``image`` (BGR) as PNG and write it atomically."""
     import cv2
 
+    from gaitpipe.utils.files import atomic_write_bytes
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
         from gaitpipe.errors import InputError
 
-        raise InputError(f"cannot write image {path}")
-    return path
+        raise InputError(f"cannot encode image {path}")
+    return atomic_write_bytes(path, encoded.tobytes(), sync=False)
+
+
+def plot_log(log_path: Path, png: Path, title: str = "training") -> Path:
+    """Loss curve from a ``train_log.jsonl``; below it, validation rank-1 per condition when present."""
+    xs: list[float] = []
+    ys: list[float] = []
+    val: dict[str, tuple[list[float], list[float]]] = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("type") == "train" and math.isfinite(r.get("loss", float("nan"))):
+                xs.append(r["iter"])
+                ys.append(r["loss"])
+            elif r.get("type") == "val":
+                for k, v in r.get("metrics", {}).items():
+                    val.setdefault(k, ([], []))
+                    val[k][0].append(r["iter"])
+                    val[k][1].append(v)
+    image = render_chart({"train loss": (xs, ys)}, title=title, xlabel="iteration", ylabel="loss")
+    if val:
+        panel = render_chart(val, title="validation rank-1 (%)", xlabel="iteration", ylabel="rank-1 %",
+                             size=(image.shape[1], 420))
+        image = np.concatenate([image, panel], axis=0)
+    return write_png(png, image)
 
 
 def render_chart(
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
     title: str = "",
     xlabel: str = "",
@@ -66,7 +99,8 @@ def render_chart(
     y0, y1 = y0 - pad, y1 + pad
 
     def px(x, y):
-        return (int(left + (x - x0) / (x1 - x0) * (w - left - right)), int(h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)))
+        return (int(left + (x - x0) / (x1 - x0) * (w - left - right)),
+                int(h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)))
 
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)

@@ -3,28 +3,18 @@
 ``calibrate_weights`` embeds every sequence of the validation subjects, measures the CASIA-B
 protocol (rank-1 NM/BG/CL) and the genuine/impostor score distributions, and writes both into the
 weights file's metadata (``metrics.validation`` and ``open_set``), leaving the weights untouched.
-``install_weights`` copies weights into a weights folder (fp16 storage optional) and records them
-in that folder's ``MANIFEST.json`` (file, sha256, architecture, training data, iterations,
-validation rank-1, open-set figures, date), optionally as the default encoder.
+``install_weights`` copies weights into a weights folder (fp16 storage optional), with their
+licence and notes in the file's own metadata, and regenerates that folder's index
+(:mod:`gaitpipe.hub.index`), optionally making them the default encoder.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from gaitpipe.errors import InputError
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from gaitpipe.hub import CASIAB_LICENCE, install_dir, read_index, refresh_index_of, resolve_weights, write_index
 
 
 def calibrate_weights(
@@ -47,7 +37,7 @@ def calibrate_weights(
     from gaitpipe.metrics.evaluation import headline
     from gaitpipe.metrics.open_set import calibrate
     from gaitpipe.models.base import flatten_for_search
-    from gaitpipe.models.checkpoint import read_meta, resolve_weights, update_meta
+    from gaitpipe.models.checkpoint import read_meta, update_meta
 
     path = resolve_weights(weights)
     _refuse_trained_subjects(read_meta(path), subjects, path)
@@ -69,6 +59,7 @@ def calibrate_weights(
         metrics = dict(read_meta(path).get("metrics") or {})
         metrics["validation"] = validation
         update_meta(path, metrics=metrics, open_set=open_set)
+        refresh_index_of(path)
     return {"weights": str(path), "validation": validation, "open_set": open_set, "result": result}
 
 
@@ -91,7 +82,7 @@ def _refuse_trained_subjects(meta: dict[str, Any], subjects: str, path: Path) ->
     overlap = _trained_subjects(meta) & set(parse_id_range(subjects))
     if overlap:
         raise InputError(f"{path.name} was trained on subjects {compact_ids(overlap)}: calibrate on held-out subjects, "
-                         "or use --from with the held-out run of the same recipe")
+                         "or transfer the figures of the held-out run of the same recipe")
 
 
 def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str, Any]:
@@ -102,7 +93,7 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
     class count). The figures are marked ``transferred_from`` so nobody mistakes them for
     measurements of ``target`` itself. Returns what was written.
     """
-    from gaitpipe.models.checkpoint import read_meta, resolve_weights, update_meta
+    from gaitpipe.models.checkpoint import read_meta, update_meta
 
     src, dst = resolve_weights(validated), resolve_weights(target)
     src_meta, dst_meta = read_meta(src), read_meta(dst)
@@ -116,7 +107,7 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
                          "a threshold only transfers within one recipe")
     validation = (src_meta.get("metrics") or {}).get("validation")
     if not validation or not src_meta.get("open_set"):
-        raise InputError(f"{src.name} has no calibration: run `gaitpipe weights calibrate` on it first")
+        raise InputError(f"{src.name} has no calibration: calibrate it on held-out subjects first")
     data = src_meta.get("training_data")
     origin = {"file": src.name, "fingerprint": src_meta.get("fingerprint"),
               "train_subjects": data.get("train_subjects") if isinstance(data, dict) else data}
@@ -124,6 +115,7 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
     metrics["validation"] = dict(validation, transferred_from=origin)
     open_set = dict(src_meta["open_set"], transferred_from=origin)
     update_meta(dst, metrics=metrics, open_set=open_set)
+    refresh_index_of(dst)
     return {"weights": str(dst), "validation": metrics["validation"], "open_set": open_set}
 
 
@@ -144,7 +136,7 @@ def set_retrieval_feature(source: str | Path, dest: str | Path, feature: str) ->
     mix the two spaces). The copy's open-set threshold and validation figures are dropped, since
     they describe the other feature: run :func:`calibrate_weights` on it. Returns its metadata.
     """
-    from gaitpipe.models.checkpoint import load_checkpoint, resolve_weights, save_checkpoint
+    from gaitpipe.models.checkpoint import load_checkpoint, save_checkpoint
     from gaitpipe.models.layers import RETRIEVAL_FEATURES
 
     if feature not in RETRIEVAL_FEATURES:
@@ -173,79 +165,34 @@ def install_weights(
     default: bool = False,
     notes: str | None = None,
 ) -> dict[str, Any]:
-    """Copy ``source`` into ``weights_dir/<name>.pt`` (fp16 storage when ``half``) and record it in
-    ``MANIFEST.json``; ``default`` makes it the encoder of ``enroll``/``identify``/``demo``."""
-    from gaitpipe.models.checkpoint import install_dir, load_checkpoint, save_checkpoint
+    """Copy ``source`` into ``weights_dir/<name>.pt`` (fp16 storage when ``half``) and regenerate the
+    folder's index; ``default`` (or an index without one) makes it the encoder of enroll/identify/demo.
+    Returns the new file's index entry."""
+    from gaitpipe.models.checkpoint import load_checkpoint, save_checkpoint
 
     src = Path(source)
     model, meta = load_checkpoint(src)
     out_dir = Path(weights_dir) if weights_dir else install_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    dest = out_dir / f"{name}.pt"
-    written = save_checkpoint(dest, model, meta=_carried_meta(meta), half=half)
-    training = meta.get("training") or {}
-    validation = (meta.get("metrics") or {}).get("validation") or {}
-    entry = {
-        "file": dest.name,
-        "sha256": _sha256(dest),
-        "bytes": dest.stat().st_size,
-        "arch": written["arch"],
-        "preset": written["preset"],
-        "config": written["config"],
-        "fingerprint": written["fingerprint"],
-        "training_data": meta.get("training_data"),
-        "iterations": training.get("iterations"),
-        "validation_rank1": validation.get("rank1"),
-        "validation": validation,
-        "open_set": meta.get("open_set"),
-        "stored_half": half,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
-    }
+    carried = _carried_meta(meta)
     if "casia" in json.dumps(meta.get("training_data")).lower():
-        entry["licence_note"] = "trained on CASIA-B (CASIA's research-use terms): for research use"
+        carried.setdefault("licence", CASIAB_LICENCE)
     if notes:
-        entry["notes"] = notes
-    manifest_path = out_dir / "MANIFEST.json"
-    manifest = _read_manifest(manifest_path)
-    manifest.setdefault("weights", {})[name] = entry
-    if default or not manifest.get("default"):
-        manifest["default"] = name
-    _write_manifest(manifest_path, manifest)
-    return entry
+        carried["notes"] = notes
+    save_checkpoint(out_dir / f"{name}.pt", model, meta=carried, half=half)
+    keep = None if read_index(out_dir).get("default") and not default else name
+    index = write_index(out_dir, default=keep)
+    return dict(index["weights"][name])
 
 
 def set_default_weights(name: str, *, weights_dir: str | Path | None = None) -> Path:
     """Make the installed weights ``name`` the default of ``enroll``/``identify``/``demo``."""
-    from gaitpipe.models.checkpoint import install_dir
-
     out_dir = Path(weights_dir) if weights_dir else install_dir()
-    manifest_path = out_dir / "MANIFEST.json"
-    manifest = _read_manifest(manifest_path)
-    entries = manifest.get("weights") or {}
+    entries = read_index(out_dir).get("weights") or {}
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none"
-        raise InputError(f"no weights named {name!r} in {manifest_path} (installed: {known}); install them first")
+        raise InputError(f"no weights named {name!r} in {out_dir} (installed: {known}); install them first")
     if not (out_dir / entries[name]["file"]).is_file():
-        raise InputError(f"{manifest_path} lists {name!r} but {entries[name]['file']} is missing from {out_dir}")
-    manifest["default"] = name
-    _write_manifest(manifest_path, manifest)
+        raise InputError(f"the index of {out_dir} lists {name!r} but {entries[name]['file']} is missing")
+    write_index(out_dir, default=name)
     return out_dir / entries[name]["file"]
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        manifest = json.loads(path.read_text())
-    except ValueError:
-        raise InputError(f"{path} is not valid JSON: fix or remove it") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path} is not a weights manifest (a JSON object)")
-    return manifest
-
-
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Atomic: a crash leaves the old manifest or the new one, never half of one."""
-    tmp = path.with_name(f".MANIFEST.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)

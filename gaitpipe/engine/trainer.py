@@ -15,56 +15,26 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from gaitpipe.config import SettingError
+from gaitpipe.engine.train_config import TrainConfig, default_milestones, parse_batch
 from gaitpipe.errors import InputError, WeightsError
+from gaitpipe.utils.console import progress, progress_write
+from gaitpipe.utils.device import resolve_device
+from gaitpipe.utils.files import atomic_torch_save, atomic_write_json, atomic_write_text
 
 _log = logging.getLogger(__name__)
 
-
-@dataclass
-class TrainConfig:
-    arch: str  #: model preset, e.g. ``gaitbase-casiab`` or ``gaitbase-small``
-    data: str  #: dataset folder (OpenGait layout) or ``.npz(.xz)`` pack
-    cache: bool = False  #: keep every sequence read from a folder in memory (packs always are)
-    split: str = "casiab"  #: split file or built-in name; its TRAIN_SET picks training subjects
-    train_subjects: str | None = None  #: e.g. ``001-062``: overrides the split
-    iters: int = 60000
-    batch: str = "8x16"  #: P x K
-    frames: int = 30  #: frames sampled per training sequence
-    sampling: str | None = None  #: ``ordered``/``unordered``; default by architecture
-    optimizer: str | None = None  #: ``sgd`` (default) or ``adam`` (GaitNet's default)
-    lr: float | None = None  #: 0.1 for SGD, 1e-4 for Adam
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    milestones: list[int] | None = None  #: lr x ``gamma`` at these iterations; default 1/3, 2/3, 5/6 of iters
-    gamma: float = 0.1
-    device: str | None = None  #: default: CUDA when available
-    amp: bool = False  #: autocast (fp16 + grad scaling on CUDA, bf16 on CPU)
-    amp_dtype: str | None = None  #: ``fp16`` or ``bf16``
-    #: channels-last convolution weights; None = on for CUDA, off on the CPU (there torch 2.15's
-    #: oneDNN backward crashed on 8-channel convolutions, and bf16 gains only ~10 % from it).
-    channels_last: bool | None = None
-    resume: str | None = None  #: a checkpoint written by this trainer
-    out: str = "runs/train"
-    val_every: int = 0  #: validate every N iterations (and before the first one) when > 0
-    val_subjects: str | None = None  #: e.g. ``063-074``
-    val_protocol: str = "casiab"
-    val_views: str | None = None  #: restrict validation to some views, e.g. ``054,090,126``
-    val_max_frames: int | None = None  #: first N frames of each validation sequence
-    val_batch: int = 8
-    save_every: int = 0  #: checkpoint every N iterations (default: with each validation, else only at the end)
-    log_every: int = 10
-    time_limit_min: float | None = None  #: stop (validate, save) after this many minutes of this session
-    threads: int | None = None
-    seed: int = 0
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
+#: Learning rate for an optimiser chosen explicitly (instead of the architecture's recipe).
+OPTIMIZER_LR = {"sgd": 0.1, "adam": 1e-4}
+#: Weight decay for an optimiser chosen explicitly.
+OPTIMIZER_WEIGHT_DECAY = 5e-4
 
 
 @dataclass
@@ -74,28 +44,7 @@ class TrainResult:
     plot: Path
     iterations: int
     wall_time_s: float
-    validation: list[dict]  #: every validation run: {"iter", "metrics": headline, ...}
-
-
-#: Default optimiser per architecture: OpenGait's SGD 0.1 recipe, except the GaitGL-family 3D
-#: networks without BN in their convolutions (HSTL) and GaitNet, trained with Adam 1e-4 by their
-#: authors (SGD 0.1 made a small HSTL's un-normalised activations explode in our CPU runs).
-DEFAULT_OPTIMIZER = {"gaitbase": "sgd", "dygait": "sgd", "hstl": "adam", "gaitnet": "adam"}
-
-
-def parse_batch(text: str) -> tuple[int, int]:
-    try:
-        p, k = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--batch must be P x K like 8x16, got {text!r}") from None
-    if p < 2 or k < 2:
-        raise InputError(f"--batch {text}: triplet training needs P >= 2 subjects and K >= 2 sequences each")
-    return p, k
-
-
-def _default_milestones(iters: int) -> list[int]:
-    # GaitBase's CASIA-B schedule (60k iterations, decay at 20k/40k/50k) scaled to the run length.
-    return sorted({max(1, round(iters * f)) for f in (1 / 3, 2 / 3, 5 / 6)})
+    validation: list[dict[str, Any]]  #: every validation run: {"iter", "metrics": headline, ...}
 
 
 def _state_path(checkpoint: Path) -> Path:
@@ -106,7 +55,7 @@ class Trainer:
     """Owns the model, data, loss, optimiser and bookkeeping of one training run."""
 
     def __init__(self, config: TrainConfig) -> None:
-        from gaitpipe.data.dataset import GaitDataset, sampling_for
+        from gaitpipe.data.dataset import GaitDataset
         from gaitpipe.data.sampler import PKSampler
         from gaitpipe.data.sources import input_kind_for, open_source
         from gaitpipe.data.splits import load_split, parse_id_range
@@ -115,16 +64,12 @@ class Trainer:
         from gaitpipe.models.registry import create_model
 
         c = self.config = config
-        if c.iters < 1:
-            raise InputError("--iters must be at least 1")
-        if c.frames < 1:
-            raise InputError("--frames must be at least 1")
+        c.check()
         if c.threads:
             torch.set_num_threads(c.threads)
         self.p, self.k = parse_batch(c.batch)
-        self.device = torch.device(c.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError("--device cuda asked for, but no CUDA GPU is available")
+        self.device = resolve_device(c.device)
+        self.stopped_early = False
         self.out = Path(c.out)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(c.seed)
@@ -149,76 +94,78 @@ class Trainer:
 
         # --- model (a resumed run rebuilds exactly the checkpoint's model)
         self.start_iter = 0
-        self.resume_state: dict | None = None
+        self.resume_state: dict[str, Any] | None = None
         if c.resume:
             ckpt = Path(c.resume)
             model, meta = load_checkpoint(ckpt)
             if meta.get("preset") != c.arch.replace("_", "-") and meta.get("arch") != c.arch:
-                raise InputError(f"--resume {ckpt} holds {meta.get('preset')}, not {c.arch}")
+                raise SettingError(f"resume checkpoint {ckpt} holds {meta.get('preset')}, not {c.arch}", "resume")
             state_file = _state_path(ckpt)
             if not state_file.is_file():
-                raise InputError(f"--resume needs the training state {state_file.name} next to {ckpt.name}")
+                raise SettingError(f"resume needs the training state {state_file.name} next to {ckpt.name}", "resume")
             try:
                 self.resume_state = torch.load(state_file, map_location="cpu", weights_only=True)
             except Exception as exc:
-                raise InputError(f"cannot read training state {state_file}: {str(exc).splitlines()[0][:200]}") from None
+                reason = str(exc).splitlines()[0][:200]
+                raise InputError(f"cannot read training state {state_file}: {reason}") from None
             self.start_iter = int(self.resume_state["iteration"])
         else:
             overrides = dict(c.model_overrides)
             overrides.setdefault("num_classes", len(train_subjects))
             try:
                 model = create_model(c.arch, **overrides)
-            except (WeightsError, ValueError, TypeError) as exc:  # unknown field or bad value in --set
+            except (WeightsError, ValueError, TypeError) as exc:  # unknown field or bad value in model_overrides
                 raise InputError(f"{c.arch}: {exc}") from None
-        if getattr(model.config, "num_classes", len(train_subjects)) < len(train_subjects):
-            raise InputError(f"{c.arch} classifies {model.config.num_classes} subjects but training has {len(train_subjects)}")
+        if model.num_classes < len(train_subjects):
+            raise InputError(f"{c.arch} classifies {model.num_classes} subjects but training has {len(train_subjects)}")
         self.model = model.to(self.device).train()
         self.channels_last = self.device.type == "cuda" if c.channels_last is None else bool(c.channels_last)
         if self.channels_last:
             if self.device.type == "cpu":
-                _log.warning("--channels-last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
+                _log.warning("channels_last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
                              "(8-channel) convolutions here; it is meant for CUDA")
             self.model.use_channels_last()
         kind = input_kind_for(model, self.source)
-        if kind != model.input_kind and hasattr(model.config, "input_kind"):
+        if kind != model.input_kind:
             # GaitNet on a silhouette-only source: the weights must say so, or the pipeline would
             # feed them colour crops they never saw
-            model.config.input_kind = kind
+            model.use_input_kind(kind)
         self.train_set = GaitDataset(self.source, subjects=train_subjects, kind=kind)
         self.val_set = None
         if c.val_every > 0:
-            if not wanted_val:
-                raise InputError("--val-every needs --val-subjects (subjects held out of training)")
             views = [v for v in c.val_views.split(",") if v] if c.val_views else None
             self.val_set = GaitDataset(self.source, subjects=wanted_val, views=views, kind=kind)
-        self.sampling = c.sampling or sampling_for(model.arch)
+        self.sampling = c.sampling or model.spec.sampling
         self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed)
         self.frame_rng = np.random.default_rng(c.seed + 1)
 
         # --- loss and optimisation
         self.criterion = build_loss(model).to(self.device)
-        opt = (c.optimizer or DEFAULT_OPTIMIZER.get(model.arch, "sgd")).lower()
-        params = [p for p in list(model.parameters()) + list(self.criterion.parameters()) if p.requires_grad]
-        if opt == "sgd":
-            self.lr = c.lr if c.lr is not None else 0.1
-            self.optimizer = torch.optim.SGD(params, lr=self.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        elif opt == "adam":
-            self.lr = c.lr if c.lr is not None else 1e-4
-            self.optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=c.weight_decay if c.optimizer else 0.0)
+        # The architecture's recipe (optimiser, lr, weight decay) unless the run names an optimiser.
+        spec = model.spec
+        opt = (c.optimizer or spec.optimizer).lower()
+        if c.optimizer is None:
+            self.lr = c.lr if c.lr is not None else spec.lr
+            weight_decay = c.weight_decay if c.weight_decay is not None else spec.weight_decay
         else:
-            raise InputError(f"unknown optimizer {c.optimizer!r} (sgd or adam)")
+            self.lr = c.lr if c.lr is not None else OPTIMIZER_LR[opt]
+            weight_decay = c.weight_decay if c.weight_decay is not None else OPTIMIZER_WEIGHT_DECAY
+        params = [p for p in list(model.parameters()) + list(self.criterion.parameters()) if p.requires_grad]
+        self.optimizer: torch.optim.Optimizer
+        if opt == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=self.lr, momentum=c.momentum, weight_decay=weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=weight_decay)
         self.optimizer_name = opt
-        self.milestones = sorted(c.milestones) if c.milestones else _default_milestones(c.iters)
+        self.milestones = sorted(c.milestones) if c.milestones else default_milestones(c.iters)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, gamma=c.gamma)
         amp_dtype = (c.amp_dtype or ("fp16" if self.device.type == "cuda" else "bf16")).lower()
-        if amp_dtype not in ("fp16", "bf16"):
-            raise InputError(f"--amp-dtype must be fp16 or bf16, got {c.amp_dtype!r}")
         self.amp_dtype = torch.float16 if amp_dtype == "fp16" else torch.bfloat16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=c.amp and self.amp_dtype == torch.float16)
 
         self.log_path = self.out / "train_log.jsonl"
         self.plot_path = self.out / "loss.png"
-        self.validations: list[dict] = []
+        self.validations: list[dict[str, Any]] = []
         self.elapsed = 0.0
         self.train_subjects = train_subjects
         if self.resume_state is not None:
@@ -239,12 +186,10 @@ class Trainer:
                     kept.append(line)
             except (ValueError, TypeError, AttributeError):  # a torn last line of a killed run
                 continue
-        tmp = self.log_path.with_name(self.log_path.name + ".tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        tmp.replace(self.log_path)
+        atomic_write_text(self.log_path, "".join(f"{line}\n" for line in kept))
 
     # ------------------------------------------------------------------ state
-    def _restore(self, st: dict) -> None:
+    def _restore(self, st: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         if st.get("scaler"):
@@ -257,7 +202,7 @@ class Trainer:
         self.elapsed = float(st.get("elapsed", 0.0))
         self.validations = json.loads(st.get("validations", "[]"))
 
-    def _training_state(self, iteration: int) -> dict:
+    def _training_state(self, iteration: int) -> dict[str, Any]:
         return {
             "iteration": iteration,
             "optimizer": self.optimizer.state_dict(),
@@ -271,7 +216,7 @@ class Trainer:
             "validations": json.dumps(self.validations),
         }
 
-    def _meta(self, iteration: int, last_loss: float | None) -> dict:
+    def _meta(self, iteration: int, last_loss: float | None) -> dict[str, Any]:
         from gaitpipe.data.splits import compact_ids
 
         c = self.config
@@ -298,7 +243,7 @@ class Trainer:
                 "seed": c.seed,
                 "wall_time_s": round(self.elapsed, 1),
                 "final_loss": last_loss,
-                "stopped_by_time_limit": bool(getattr(self, "stopped_early", False)),
+                "stopped_by_time_limit": self.stopped_early,
             },
             "metrics": {"validation": latest} if latest else {},
         }
@@ -308,33 +253,32 @@ class Trainer:
 
         save_checkpoint(path, self.model, meta=self._meta(iteration, last_loss))
         if with_state:
-            state_file = _state_path(path)
-            tmp = state_file.with_name(state_file.name + ".tmp")
-            torch.save(self._training_state(iteration), tmp)
-            tmp.replace(state_file)
+            atomic_torch_save(self._training_state(iteration), _state_path(path))
         return path
 
     # ------------------------------------------------------------------ loop
-    def _log(self, record: dict) -> None:
+    def _log(self, record: dict[str, Any]) -> None:
         with self.log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    def validate(self, iteration: int) -> dict:
+    def validate(self, iteration: int) -> dict[str, Any]:
         from gaitpipe.engine.evaluator import evaluate_model
         from gaitpipe.metrics.evaluation import headline
 
         t0 = time.perf_counter()
         c = self.config
-        result, _ = evaluate_model(self.model, self.val_set, c.val_protocol, device=self.device, batch_size=c.val_batch,
-                                   max_frames=c.val_max_frames, progress=False)
+        assert self.val_set is not None
+        result, _ = evaluate_model(self.model, self.val_set, c.val_protocol, device=self.device,
+                                   batch_size=c.val_batch, max_frames=c.val_max_frames, progress=False)
         rec = {"iter": iteration, "protocol": c.val_protocol, "metrics": headline(result),
-               "views": c.val_views or "all", "max_frames": c.val_max_frames, "seconds": round(time.perf_counter() - t0, 1)}
+               "views": c.val_views or "all", "max_frames": c.val_max_frames,
+               "seconds": round(time.perf_counter() - t0, 1)}
         self.validations.append(rec)
         self._log({"type": "val", **rec})
         self.model.train()
         return rec
 
-    def train_step(self) -> tuple[float, dict]:
+    def train_step(self) -> tuple[float, dict[str, float]]:
         idx = self.sampler.next_batch()
         frames, labels = self.train_set.collate_train(idx, self.config.frames, self.sampling, self.frame_rng)
         x = torch.from_numpy(frames).to(self.device, non_blocking=True)
@@ -347,7 +291,7 @@ class Trainer:
             output = self.model(x)
             loss, parts = self.criterion(output, y, batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)}; lower --lr or disable --amp")
+            raise FloatingPointError(f"loss became {float(loss)}; lower lr or turn amp off")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -356,27 +300,25 @@ class Trainer:
         return float(loss.detach()), parts
 
     def fit(self) -> TrainResult:
-        from tqdm import tqdm
-
         c = self.config
         ckpt_dir = self.out / "checkpoints"
         preset = self.model.preset or c.arch
         save_every = c.save_every or c.val_every or 0
-        (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
+        atomic_write_json(self.out / "config.json", asdict(c))
         if self.val_set is not None and self.start_iter == 0:
             rec = self.validate(0)
-            tqdm.write(f"iter 0 (untrained) validation: {_fmt_metrics(rec['metrics'])}")
+            progress_write(f"iter 0 (untrained) validation: {_fmt_metrics(rec['metrics'])}")
         it = self.start_iter
         last_loss = None
         window: list[float] = []
-        bar = tqdm(total=c.iters, initial=it, desc=f"train {preset}", unit="it", disable=not c.progress, dynamic_ncols=True)
+        bar = progress(c.iters, f"train {preset}", unit="it", enabled=c.progress, initial=it, leave=True)
         t_last = t_start = time.perf_counter()
         self.stopped_early = False
         try:
             while it < c.iters:
                 if c.time_limit_min and time.perf_counter() - t_start > 60.0 * c.time_limit_min:
                     self.stopped_early = True
-                    tqdm.write(f"time limit of {c.time_limit_min} min reached at iteration {it}")
+                    progress_write(f"time limit of {c.time_limit_min} min reached at iteration {it}")
                     break
                 t0 = time.perf_counter()
                 last_loss, parts = self.train_step()
@@ -385,16 +327,17 @@ class Trainer:
                 self.elapsed += dt
                 window.append(last_loss)
                 bar.update(1)
-                bar.set_postfix(loss=f"{last_loss:.3f}", seq_s=f"{self.p * self.k / max(dt, 1e-9):.1f}")
+                bar.set_postfix_str(f"loss={last_loss:.3f}, seq_s={self.p * self.k / max(dt, 1e-9):.1f}")
                 if it % c.log_every == 0 or it == c.iters:
                     now = time.perf_counter()
-                    self._log({"type": "train", "iter": it, "loss": float(np.mean(window)), **{k: v for k, v in parts.items() if k != "loss"},
+                    self._log({"type": "train", "iter": it, "loss": float(np.mean(window)),
+                               **{k: v for k, v in parts.items() if k != "loss"},
                                "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": round(self.elapsed, 2),
                                "it_per_s": round(len(window) / max(now - t_last, 1e-9), 3)})
                     window, t_last = [], now
                 if self.val_set is not None and it % c.val_every == 0 and it < c.iters:
                     rec = self.validate(it)
-                    tqdm.write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
+                    progress_write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
                 if save_every and it % save_every == 0 and it < c.iters:
                     self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
                     self.plot()
@@ -402,49 +345,30 @@ class Trainer:
             bar.close()
             if it > self.start_iter:
                 path = self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
-                tqdm.write(f"interrupted: saved {path} (resume with --resume {path})")
+                progress_write(f"interrupted: saved {path} (resuming from it continues the run)")
             raise
         bar.close()
         if self.val_set is not None and (not self.validations or self.validations[-1]["iter"] != it):
             rec = self.validate(it)
-            tqdm.write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
+            progress_write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
         self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
         final = self.save(self.out / f"{preset}.pt", it, last_loss, with_state=False)
         self.plot()
         return TrainResult(final, self.log_path, self.plot_path, it, self.elapsed, self.validations)
 
     def plot(self) -> Path:
+        from gaitpipe.engine.plots import plot_log
+
         return plot_log(self.log_path, self.plot_path, title=f"{self.model.preset or self.config.arch} training")
 
 
-def plot_log(log_path: Path, png: Path, title: str = "training") -> Path:
-    """Loss curve from a ``train_log.jsonl``; below it, validation rank-1 per condition when present."""
-    from gaitpipe.engine.plots import render_chart, write_png
-
-    xs, ys, val = [], [], {}
-    if log_path.exists():
-        for line in log_path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("type") == "train" and math.isfinite(r.get("loss", float("nan"))):
-                xs.append(r["iter"]), ys.append(r["loss"])
-            elif r.get("type") == "val":
-                for k, v in r.get("metrics", {}).items():
-                    val.setdefault(k, ([], []))
-                    val[k][0].append(r["iter"]), val[k][1].append(v)
-    image = render_chart({"train loss": (xs, ys)}, title=title, xlabel="iteration", ylabel="loss")
-    if val:
-        panel = render_chart(val, title="validation rank-1 (%)", xlabel="iteration", ylabel="rank-1 %", size=(image.shape[1], 420))
-        image = np.concatenate([image, panel], axis=0)
-    return write_png(png, image)
-
-
-def _fmt_metrics(m: dict) -> str:
+def _fmt_metrics(m: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in m.items() if isinstance(v, (int, float)) and math.isfinite(v))
 
 
 def train(config: TrainConfig) -> TrainResult:
     """Run a whole training (or resume one) as configured; returns where the results are."""
     return Trainer(config).fit()
+
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "train"]

@@ -80,14 +80,16 @@ class IndexParams:
     ef_search: int = HNSW_EF_SEARCH
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "nlist": self.nlist, "nprobe": self.nprobe, "ef_search": self.ef_search}
+        return {"kind": self.kind, "dim": self.dim, "nlist": self.nlist, "nprobe": self.nprobe,
+                "ef_search": self.ef_search}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "IndexParams":
-        return cls(str(d["kind"]), int(d["dim"]), int(d.get("nlist", 0)), int(d.get("nprobe", IVF_NPROBE)), int(d.get("ef_search", HNSW_EF_SEARCH)))
+    def from_dict(cls, d: dict) -> IndexParams:
+        return cls(str(d["kind"]), int(d["dim"]), int(d.get("nlist", 0)), int(d.get("nprobe", IVF_NPROBE)),
+                   int(d.get("ef_search", HNSW_EF_SEARCH)))
 
 
-def new_index(params: IndexParams, train_vectors: np.ndarray | None = None) -> "faiss.Index":
+def new_index(params: IndexParams, train_vectors: np.ndarray | None = None) -> faiss.Index:
     """An empty index of ``params.kind`` (IVF trained on ``train_vectors``), ids = enrolment ids."""
     import faiss
 
@@ -112,7 +114,7 @@ def new_index(params: IndexParams, train_vectors: np.ndarray | None = None) -> "
     raise ValueError(f"unknown index kind {params.kind!r}")
 
 
-def configure(index: "faiss.Index", params: IndexParams) -> None:
+def configure(index: faiss.Index, params: IndexParams) -> None:
     """Re-apply search-time parameters after loading (they are not all serialised)."""
     import faiss
 
@@ -123,26 +125,26 @@ def configure(index: "faiss.Index", params: IndexParams) -> None:
         inner.nprobe = min(params.nprobe, inner.nlist)
 
 
-def add(index: "faiss.Index", vectors: np.ndarray, ids: np.ndarray) -> None:
+def add(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray) -> None:
     if len(ids) == 0:
         return
     index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
 
 
-def search(index: "faiss.Index", queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (scores, ids) per query, best first; id -1 where fewer than ``k`` exist."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     k = max(1, min(int(k), max(1, index.ntotal)))
     return index.search(q, k)
 
 
-def write(index: "faiss.Index", path: str) -> None:
+def write(index: faiss.Index, path: str) -> None:
     import faiss
 
     faiss.write_index(index, path)
 
 
-def read(path: str) -> "faiss.Index":
+def read(path: str) -> faiss.Index:
     import faiss
 
     return faiss.read_index(path)

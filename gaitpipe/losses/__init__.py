@@ -1,15 +1,20 @@
-"""Training losses. ``build_loss(model)`` picks the right combination for an architecture.
+"""Training losses. ``build_loss(model)`` builds the combination its architecture's spec names.
 
 Every loss is called as ``loss(output: EncoderOutput, labels, batch) -> (total, parts)`` where
 ``parts`` maps names to floats for logging.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
 from gaitpipe.losses.ce import PartCrossEntropy
 from gaitpipe.losses.triplet import TripletLoss, part_distances
+
+if TYPE_CHECKING:
+    from gaitpipe.models.base import GaitEncoder
 
 
 class SilhouetteLoss(nn.Module):
@@ -36,10 +41,11 @@ class SilhouetteLoss(nn.Module):
         return total, parts
 
 
-def build_loss(model: nn.Module, **options) -> nn.Module:
-    """The training loss for ``model``: GaitNet's own losses for ``arch == "gaitnet"``, else triplet + CE."""
-    if getattr(model, "arch", "") == "gaitnet":
-        from gaitpipe.losses.gaitnet import GaitNetLoss  # models-B's module; imported only when needed
+def build_loss(model: GaitEncoder, **options: Any) -> nn.Module:
+    """The training loss of ``model``'s architecture (``model.spec.loss``): GaitNet's own losses for
+    ``gaitnet``, else triplet + CE."""
+    if model.spec.loss == "gaitnet":
+        from gaitpipe.losses.gaitnet import GaitNetLoss  # imported only when needed
 
         return GaitNetLoss(**options)
     return SilhouetteLoss(**options)

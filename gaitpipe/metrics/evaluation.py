@@ -1,6 +1,6 @@
 """Gallery-vs-probe evaluation, the way the gait field measures (one module, numpy only).
 
-Distances follow OpenGait (anchors.md section 2): the Euclidean distance is computed *per
+Distances follow OpenGait's evaluator (Fan et al., CVPR 2023): the Euclidean distance is computed *per
 horizontal part* and averaged over parts, ``mean_p ||x_p - y_p||``; the cosine variant is
 ``1 - mean_p cos(x_p, y_p)``. Embeddings are ``[n, P, D]``.
 

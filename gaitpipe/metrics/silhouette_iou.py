@@ -4,19 +4,16 @@ Reference sequences such as CASIA-B's drop the frames where the walker is only p
 so frame ``i`` of the reference is source frame ``i + offset`` for some unknown ``offset``.
 :func:`align_by_offset` finds the offset with the best mean IoU; source frames for which we
 produced no silhouette count as IoU 0 (a miss is a failure, not something to skip).
+
+Only the comparison lives here; producing the silhouettes (running a segmenter over a video)
+is the pipeline's job, and reference packs are read with :mod:`gaitpipe.data.packed`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from gaitpipe.segment.base import Segmenter
-    from gaitpipe.types import Frame, PersonDetections
 
 #: Pixel value above which a 0..255 silhouette pixel counts as foreground (the pack's binarisation).
 FOREGROUND_THRESHOLD = 128
@@ -94,52 +91,3 @@ def align_by_offset(
             best = cand
     assert best is not None
     return best
-
-
-def silhouettes_by_frame(tracked: "Iterable[tuple[Frame, PersonDetections]]") -> dict[int, np.ndarray]:
-    """Normalised 64x64 silhouettes of the main walker, keyed by source frame index.
-
-    For clips with one walker (e.g. CASIA-B): per frame the person with the largest mask is
-    taken, its soft mask thresholded at 0.5 (0/255) and normalised the OpenGait way; frames
-    OpenGait would drop are left out.
-    """
-    from gaitpipe.silhouette.normalize import normalize_mask
-
-    out: dict[int, np.ndarray] = {}
-    for frame, dets in tracked:
-        if len(dets) == 0:
-            continue
-        binary = dets.masks > 0.5
-        k = int(np.argmax(binary.reshape(len(dets), -1).sum(axis=1)))
-        sil, _ = normalize_mask(binary[k].astype(np.uint8) * 255)
-        if sil is not None:
-            out[frame.index] = sil
-    return out
-
-
-def compare_clip(video: str | Path, reference: np.ndarray, segmenter: "Segmenter") -> Alignment:
-    """Segment ``video`` with ``segmenter`` and align its main walker with ``reference`` silhouettes."""
-    from gaitpipe.io.video import open_video
-
-    with open_video(video) as source:
-        ours = silhouettes_by_frame(segmenter.track(source))
-    return align_by_offset(ours, reference)
-
-
-def read_casiab_pack(pack: str | Path, **selection: set[str]) -> dict[tuple[str, str, str], np.ndarray]:
-    """Official CASIA-B silhouettes from the shared pack, ``{(subject, cond, view): [T,64,64]}``.
-
-    The pack's reader (``casiab_pack.py`` beside it) is imported from there at run time: the data
-    and its reader belong to the shared data folder, not to this package. ``selection``:
-    ``subjects=``, ``conds=``, ``views=`` sets, as ``read_pack`` takes them.
-    """
-    import importlib.util
-
-    pack = Path(pack)
-    reader = pack.parent / "casiab_pack.py"
-    spec = importlib.util.spec_from_file_location("casiab_pack", reader)
-    if spec is None or spec.loader is None or not reader.is_file():
-        raise FileNotFoundError(f"CASIA-B pack reader not found: {reader}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {(s, c, v): frames for s, c, v, frames in module.read_pack(str(pack), **selection)}

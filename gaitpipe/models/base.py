@@ -10,10 +10,39 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
+
+#: What an encoder takes: ``[n, T, 64, 44]`` silhouettes or ``[n, T, 3, 64, 44]`` soft-masked RGB.
+InputKind = Literal["silhouette", "rgb"]
+#: How training draws its frames: a random set (set-based models) or a contiguous segment in order.
+SamplingOrder = Literal["ordered", "unordered"]
+OptimizerName = Literal["sgd", "adam"]
+#: ``triplet+ce``: OpenGait's triplet + BNNeck cross-entropy; ``gaitnet``: GaitNet's own losses.
+LossRecipe = Literal["triplet+ce", "gaitnet"]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture's facts, declared once on its encoder class (``spec = ArchSpec(...)``).
+
+    The data loader, the trainer, the losses and the pipeline read these instead of keeping
+    their own per-architecture tables, so adding an encoder touches its own module and its
+    registration only. Training defaults follow each architecture's published recipe.
+    """
+
+    input_kind: InputKind = "silhouette"
+    #: sequences shorter than this are repeated cyclically (temporal strides/kernels need frames).
+    min_frames: int = 1
+    #: ``ordered`` for temporal models (3D convolutions, LSTMs), ``unordered`` for set-based ones.
+    sampling: SamplingOrder = "unordered"
+    #: default optimiser, learning rate and weight decay when a training run does not choose one.
+    optimizer: OptimizerName = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    loss: LossRecipe = "triplet+ce"
 
 
 @dataclass
@@ -24,21 +53,40 @@ class EncoderOutput:
 
 
 class GaitEncoder(nn.Module):
-    """Base class: subclasses set ``arch``, ``config``, ``input_kind`` and implement ``forward_fixed``."""
+    """Base class: subclasses set ``arch``, ``spec`` and ``config`` and implement ``forward_fixed``."""
 
-    arch: str = ""
-    input_kind: str = "silhouette"  #: "silhouette" ([n,T,64,44]) or "rgb" ([n,T,3,64,44])
-    #: sequences shorter than this are repeated cyclically (temporal strides/kernels need frames).
-    min_frames: int = 1
+    arch: ClassVar[str] = ""
+    spec: ClassVar[ArchSpec] = ArchSpec()
     preset: str = ""
     #: parameter-name prefixes of the training-only classifier (left out of "params without classifier").
-    classifier_prefixes: tuple[str, ...] = ()
+    classifier_prefixes: ClassVar[tuple[str, ...]] = ()
     #: config overrides giving a tiny model with the same structure, for fast shape/gradient tests.
-    test_overrides: dict[str, Any] = {}
+    test_overrides: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+
+    @property
+    def input_kind(self) -> InputKind:
+        """``"silhouette"`` (``[n,T,64,44]``) or ``"rgb"`` (``[n,T,3,64,44]``): what ``embed`` takes."""
+        return self.spec.input_kind
+
+    @property
+    def min_frames(self) -> int:
+        """Sequences shorter than this are repeated cyclically before the forward pass."""
+        return self.spec.min_frames
+
+    @property
+    def num_classes(self) -> int:
+        """Training identities the classifier distinguishes (every architecture's config has them)."""
+        return int(self.config.num_classes)
+
+    def use_input_kind(self, kind: InputKind) -> None:
+        """Train (and record in the weights) on ``kind`` input. Only encoders whose config holds an
+        input kind (GaitNet) can switch; the others accept their own kind only."""
+        if kind != self.input_kind:
+            raise ValueError(f"{self.arch} takes {self.input_kind} input, not {kind}")
 
     # -- what subclasses provide -------------------------------------------------------------
     @property
@@ -167,7 +215,7 @@ def flatten_for_search(embeddings: torch.Tensor | "np.ndarray"):  # noqa: F821
     """[n, P, D] -> [n, P*D] unit vectors whose inner product is the part-averaged cosine.
 
     Each part is L2-normalised and scaled by 1/sqrt(P), so ``<a, b> = mean_p cos(a_p, b_p)``:
-    the cosine variant of the field's per-part distance (anchors.md section 2), and FAISS
+    the cosine variant of OpenGait's per-part distance (Fan et al., CVPR 2023), and FAISS
     inner-product search ranks exactly as ``1 - mean_p cos`` does.
     """
     import numpy as np

@@ -10,32 +10,32 @@ File layout (a plain dict, readable with ``torch.load(path, weights_only=True)``
 ``meta`` keys: ``arch``, ``preset``, ``config``, ``input_kind``, ``input_size``, ``parts``,
 ``part_layout``, ``embed_dim`` (from :meth:`GaitEncoder.describe`), ``training_data``,
 ``metrics``, ``gaitpipe_version``, ``torch_version``, ``created`` (UTC ISO date), ``fingerprint``,
-``stored_half`` and optionally ``open_set = {"threshold": float, "tar_at_far": {...}}`` and
-``source`` (e.g. where converted weights came from).
+``stored_half`` and optionally ``open_set = {"threshold": float, "tar_at_far": {...}}``,
+``training`` (the recipe), ``source`` (e.g. where converted weights came from), ``licence`` and
+``notes``; :class:`gaitpipe.hub.WeightsInfo` is the typed view of these keys.
 
 ``fingerprint`` = ``"<arch>/<preset>/<sha256[:16]>"`` of the weights as they will be used (after
 the fp16 round trip when stored half): galleries refuse embeddings made with another fingerprint.
 It is checked again at load, so a damaged file is caught instead of silently giving other
 embeddings.
+
+This module is the file format only; finding weights by name is :mod:`gaitpipe.hub`.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gaitpipe.errors import WeightsError
+from gaitpipe.utils.files import atomic_torch_save
 
 FORMAT = "gaitpipe-weights"
 FORMAT_VERSION = 1
-WEIGHT_SUFFIXES = (".pt", ".pth")
-#: environment variable with extra weight folders (``os.pathsep``-separated), searched first.
-WEIGHTS_DIR_ENV = "GAITPIPE_WEIGHTS_DIR"
 
 
 # ----------------------------------------------------------------------------------------- save
@@ -131,25 +131,23 @@ def save_checkpoint(path: str | Path, model, *, meta: dict[str, Any] | None = No
         "dtypes": dtypes,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(payload, path)
+    atomic_torch_save(payload, path)
     return full_meta
 
 
-def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary name, then rename: a crash never leaves a half-written weights file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 # ----------------------------------------------------------------------------------------- load
+def _looks_like_torch_file(path: Path) -> bool:
+    """``torch.save`` writes a zip archive (legacy: a pickle, protocol byte 0x80); text is neither."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def _read_payload(path: Path, map_location="cpu") -> dict[str, Any]:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if not _looks_like_torch_file(path):
+        raise WeightsError(f"{path} is not a weights file (PyTorch weights are a zip archive or a pickle)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling errors, truncated zip, not a torch file
@@ -265,126 +263,24 @@ def update_meta(path: str | Path, **changes: Any) -> dict[str, Any]:
     meta = json.loads(payload["meta"])
     meta.update(changes)
     payload["meta"] = _json_check(meta)
-    _atomic_save(payload, path)
+    atomic_torch_save(payload, path)
     return meta
 
 
-# ------------------------------------------------------------------------------ finding weights
-def repo_weights_dir() -> Path:
-    """The ``weights/`` folder next to the package (a source checkout's shipped weights)."""
-    return Path(__file__).resolve().parents[2] / "weights"
+# ------------------------------------------------------------------- names that moved to the hub
+#: Lookup (folders, names, the default, ``load_encoder``) lives in :mod:`gaitpipe.hub`; these
+#: names stay importable from here for code written against the old layout.
+_MOVED_TO_HUB = {
+    "WEIGHTS_DIR_ENV": "WEIGHTS_DIR_ENV", "WEIGHT_SUFFIXES": "WEIGHT_SUFFIXES", "repo_weights_dir": "packaged_weights_dir",
+    "install_dir": "install_dir", "weights_dirs": "weights_dirs", "installed_weights": "installed_weights",
+    "resolve_weights": "resolve_weights", "find_weights": "find_weights", "default_weights": "default_weights",
+    "load_encoder": "load_encoder", "describe_installed": "describe_installed",
+}
 
 
-def install_dir() -> Path:
-    """Where new weights go by default: the first ``$GAITPIPE_WEIGHTS_DIR`` entry, else the repo's ``weights/``."""
-    return weights_dirs()[0]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_HUB:
+        import gaitpipe.hub
 
-
-def weights_dirs() -> list[Path]:
-    """Folders searched by name: ``$GAITPIPE_WEIGHTS_DIR`` entries first, then the repo's ``weights/``."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_DIR_ENV, "").split(os.pathsep) if p]
-    dirs.append(repo_weights_dir())
-    seen, out = set(), []
-    for d in dirs:
-        key = str(d.resolve()) if d.exists() else str(d)
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
-
-
-def installed_weights() -> list[Path]:
-    """Every weights file in the searched folders (first folder wins for a repeated name)."""
-    found: dict[str, Path] = {}
-    for d in weights_dirs():
-        if d.is_dir():
-            for p in sorted(d.iterdir()):
-                if p.is_file() and p.suffix in WEIGHT_SUFFIXES and not p.name.startswith("."):
-                    found.setdefault(p.stem, p)
-    return list(found.values())
-
-
-def resolve_weights(name_or_path: str | Path) -> Path:
-    """A path to an existing file, or a name (``gaitbase-casiab`` / ``gaitbase-casiab.pt``) looked up
-    in ``$GAITPIPE_WEIGHTS_DIR`` and the repo's ``weights/``."""
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p
-    name = str(name_or_path)
-    if os.sep not in name and "/" not in name:
-        stem = name[: -len(p.suffix)] if p.suffix in WEIGHT_SUFFIXES else name
-        for d in weights_dirs():
-            for suffix in WEIGHT_SUFFIXES:
-                cand = d / f"{stem}{suffix}"
-                if cand.is_file():
-                    return cand
-    names = ", ".join(q.stem for q in installed_weights()) or "none installed"
-    where = ", ".join(str(d) for d in weights_dirs())
-    raise WeightsError(f"weights {name!r} not found (searched {where}; available: {names})")
-
-
-def find_weights(fingerprint: str) -> Path | None:
-    """The installed weights file whose fingerprint is ``fingerprint`` (e.g. a gallery's encoder), if any."""
-    for path in installed_weights():
-        try:
-            if read_meta(path).get("fingerprint") == fingerprint:
-                return path
-        except WeightsError:
-            continue
-    return None
-
-
-def default_weights() -> Path | None:
-    """The weights named by ``"default"`` in ``MANIFEST.json`` of the first weights folder that has one."""
-    for d in weights_dirs():
-        manifest = d / "MANIFEST.json"
-        if manifest.is_file():
-            try:
-                name = json.loads(manifest.read_text()).get("default")
-            except (OSError, ValueError, AttributeError) as exc:
-                raise WeightsError(f"{manifest} is not valid JSON with a 'default' field") from exc
-            if name:
-                return resolve_weights(name)
-    return None
-
-
-def load_encoder(name_or_path: str | Path | None = None, device: str | torch.device | None = None):
-    """``(model, meta)`` ready for ``embed``: eval mode, on ``device`` (CUDA when present if None).
-
-    ``None`` means the default weights (``weights/MANIFEST.json``).
-    """
-    if name_or_path is None:
-        path = default_weights()
-        if path is None:
-            raise WeightsError(
-                "no default weights installed: pass a weights file/name, train one with `gaitpipe train`, "
-                "or import an official checkpoint with `gaitpipe weights import`"
-            )
-    else:
-        path = resolve_weights(name_or_path)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, meta = load_checkpoint(path, map_location="cpu")
-    meta["path"] = str(path)
-    return model.to(device).eval(), meta
-
-
-def describe_installed() -> list[dict[str, Any]]:
-    """One summary per installed weights file (``gaitpipe weights list``); unreadable files are
-    listed with an ``error`` instead of failing the listing."""
-    try:
-        default = default_weights()
-    except WeightsError:
-        default = None
-    rows = []
-    for path in installed_weights():
-        row: dict[str, Any] = {"name": path.stem, "path": str(path), "bytes": path.stat().st_size, "default": path == default}
-        try:
-            meta = read_meta(path)
-        except WeightsError as exc:
-            row["error"] = str(exc)
-        else:
-            for key in ("arch", "preset", "parts", "embed_dim", "fingerprint", "training_data", "metrics", "created", "open_set", "source", "stored_half"):
-                row[key] = meta.get(key)
-        rows.append(row)
-    return rows
+        return getattr(gaitpipe.hub, _MOVED_TO_HUB[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

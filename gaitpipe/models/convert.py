@@ -240,9 +240,10 @@ def import_checkpoint(
     """Convert an official checkpoint into a gaitpipe weights file; returns ``(out path, meta)``.
 
     ``out`` defaults to ``<install dir>/<preset>-<source file stem>.pt`` (the first
-    ``$GAITPIPE_WEIGHTS_DIR`` entry, else the repo's ``weights/``), so it is found by name.
+    ``$GAITPIPE_WEIGHTS_DIR`` entry, else :func:`gaitpipe.hub.install_dir`), so it is found by name.
     """
-    from gaitpipe.models.checkpoint import install_dir, save_checkpoint
+    from gaitpipe.hub import install_dir
+    from gaitpipe.models.checkpoint import save_checkpoint
 
     path = Path(path)
     raw = read_training_checkpoint(path, trust=trust)

@@ -8,7 +8,7 @@ Augmentation Module (DAM) therefore has two branches whose outputs are summed:
   anything that does not change over time), then a 3x3x3 convolution;
 * a global branch: a 1x3x3 (spatial only) convolution of the input itself.
 
-Network (anchors.md section 4): a shallow 3D conv stem, Local Temporal Aggregation (LTA: a 3x1x1
+Network (Wang et al., ICCV 2023): a shallow 3D conv stem, Local Temporal Aggregation (LTA: a 3x1x1
 conv with temporal stride 3), three stages of DAM + 3x3x3 conv (2x2 spatial max pooling after
 the stages listed in ``pool_after``), temporal max pooling, then horizontal mapping: GeM pooling
 over horizontal strips (one or several bin counts, concatenated), a separate FC per strip and a
@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from gaitpipe.models.base import EncoderOutput, GaitEncoder
+from gaitpipe.models.base import ArchSpec, EncoderOutput, GaitEncoder
 from gaitpipe.models.layers import (
     BasicConv3d,
     GeMHorizontalPooling,
@@ -132,13 +132,13 @@ class DyGait(GaitEncoder):
     """DyGait encoder: ``[n, T, 64, 44]`` silhouettes -> ``[n, sum(bins), embed_dim]``."""
 
     arch = "dygait"
-    input_kind = "silhouette"
+    # 3D convolutions need frames in order; trained with OpenGait's SGD 0.1 recipe.
+    spec = ArchSpec(min_frames=3, sampling="ordered")
     classifier_prefixes = ("bnnecks.fc_bin",)
 
     def __init__(self, config: DyGaitConfig | None = None) -> None:
         config = config or DyGaitConfig()
         super().__init__(config)
-        self.min_frames = config.lta_stride
         c0, c1, c2, c3 = config.channels
         # Shallow stem: one 3x3x3 conv, so LTA merges frames that already carry local motion.
         self.stem = BasicConv3d(config.in_channels, c0, (3, 3, 3))
@@ -149,6 +149,11 @@ class DyGait(GaitEncoder):
         self.hpp = MultiBinGeM(config.bins, config.gem_p)
         self.fcs = SeparateFCs(self.parts, c3, config.embed_dim)
         self.bnnecks = SeparateBNNecks(self.parts, config.embed_dim, config.num_classes)
+
+    @property
+    def min_frames(self) -> int:
+        """The LTA stride (3 by default): fewer frames would leave no output step."""
+        return int(self.config.lta_stride)
 
     @property
     def parts(self) -> int:

@@ -39,7 +39,8 @@ def resolve_model(weights_or_preset: Any):
     A preset name gives untrained (randomly initialised) weights; ``meta["trained"]`` says so.
     """
     from gaitpipe.models.base import GaitEncoder
-    from gaitpipe.models.checkpoint import load_checkpoint, resolve_weights
+    from gaitpipe.hub import resolve_weights
+    from gaitpipe.models.checkpoint import load_checkpoint
     from gaitpipe.models.registry import create_model, list_models
 
     if isinstance(weights_or_preset, GaitEncoder):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gaitpipe.models.base import EncoderOutput, GaitEncoder, make_config
+from gaitpipe.models.base import ArchSpec, EncoderOutput, GaitEncoder, make_config
 from gaitpipe.models.layers import (
     BasicBlock2d,
     HorizontalPooling,
@@ -68,6 +68,8 @@ class ResNet9(nn.Module):
 
 class GaitBase(GaitEncoder):
     arch = "gaitbase"
+    # A set of frames (temporal max pooling): frames drawn in any order; OpenGait's SGD 0.1 recipe.
+    spec = ArchSpec(sampling="unordered", optimizer="sgd", lr=0.1, weight_decay=5e-4)
     classifier_prefixes = ("bnnecks.fc_bin",)
     test_overrides = {"channels": (8, 16, 16, 32), "embed_dim": 16, "num_classes": 5}
 

@@ -10,7 +10,7 @@ similarity), so clothing cannot live in ``f_g``. A 3-layer LSTM runs over the po
 its outputs are averaged over time; the running average after every step is classified
 (incremental identity loss), and the final average is the gait feature used for retrieval.
 
-Layout (anchors.md section 4): encoder = 4 x [4x4 conv stride 2 + BN + LeakyReLU, 3x3 conv +
+Layout (Zhang et al., CVPR 2019): encoder = 4 x [4x4 conv stride 2 + BN + LeakyReLU, 3x3 conv +
 BN + LeakyReLU], widths 64/128/256/512, FC to 256 + 64; decoder mirrors it with transposed
 convolutions and ends in a sigmoid; LSTM 3 x 256.
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from gaitpipe.models.base import EncoderOutput, GaitEncoder
+from gaitpipe.models.base import ArchSpec, EncoderOutput, GaitEncoder, InputKind
 from gaitpipe.models.registry import register_model
 
 
@@ -58,7 +58,7 @@ class GaitNetConfig:
     #: what the weights were trained on, hence what the pipeline must feed them: ``rgb``
     #: (soft-masked colour crops, the paper) or ``silhouette`` (binary masks as 3 equal channels).
     #: The trainer sets ``silhouette`` when its data has no colour (the CASIA-B pack).
-    input_kind: str = "rgb"
+    input_kind: InputKind = "rgb"
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -143,7 +143,8 @@ class GaitNet(GaitEncoder):
     """
 
     arch = "gaitnet"
-    min_frames = 1
+    # An LSTM over time needs frames in order; the authors train with Adam 1e-4 and their own losses.
+    spec = ArchSpec(input_kind="rgb", sampling="ordered", optimizer="adam", lr=1e-4, weight_decay=0.0, loss="gaitnet")
     classifier_prefixes = ("classifier.",)  # the decoder is training-only too: see num_parameters
 
     def __init__(self, config: GaitNetConfig | None = None) -> None:
@@ -155,9 +156,13 @@ class GaitNet(GaitEncoder):
         self.classifier = nn.Linear(config.lstm_hidden, config.num_classes)
 
     @property
-    def input_kind(self) -> str:  # type: ignore[override]  (a class constant elsewhere)
+    def input_kind(self) -> InputKind:
         """``rgb`` or ``silhouette``: what these weights were trained on (``config.input_kind``)."""
         return self.config.input_kind
+
+    def use_input_kind(self, kind: InputKind) -> None:
+        """Record ``kind`` in the config, so the weights say what they were trained on."""
+        self.config.input_kind = kind
 
     @property
     def parts(self) -> int:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaitpipe.models.base import EncoderOutput, GaitEncoder, make_config
+from gaitpipe.models.base import ArchSpec, EncoderOutput, GaitEncoder, make_config
 from gaitpipe.models.layers import GeMHorizontalPooling, SeparateFCs, frames_to_3d, temporal_max
 from gaitpipe.models.registry import register_model
 
@@ -133,7 +133,9 @@ class ASTP(nn.Module):
 
 class HSTL(GaitEncoder):
     arch = "hstl"
-    min_frames = 3  # FTA pools 3 frames with stride 3
+    # FTA pools 3 frames with stride 3. Frames in order (3D convolutions); Adam 1e-4, as the authors
+    # train it: there is no BN in its convolutions, and SGD 0.1 made a small HSTL's activations explode.
+    spec = ArchSpec(min_frames=3, sampling="ordered", optimizer="adam", lr=1e-4, weight_decay=0.0)
     classifier_prefixes = ("head1.",)
 
     def __init__(self, config: HSTLConfig) -> None:

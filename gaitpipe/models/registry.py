@@ -8,14 +8,18 @@ builds a preset, overriding any field of its config dataclass.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from gaitpipe.errors import WeightsError
+from gaitpipe.models.base import GaitEncoder
 
-_PRESETS: dict[str, Callable] = {}
+PresetFn = Callable[..., GaitEncoder]
+_F = TypeVar("_F", bound=PresetFn)
+
+_PRESETS: dict[str, PresetFn] = {}
 
 
-def register_model(fn: Callable) -> Callable:
+def register_model(fn: _F) -> _F:
     name = fn.__name__.replace("_", "-")
     if name in _PRESETS:
         raise RuntimeError(f"model preset {name!r} registered twice")
@@ -27,7 +31,7 @@ def list_models() -> list[str]:
     return sorted(_PRESETS)
 
 
-def create_model(name: str, **config):
+def create_model(name: str, **config: Any) -> GaitEncoder:
     """Build the preset ``name`` (e.g. ``gaitbase-casiab``); keyword arguments override its config."""
     key = name.replace("_", "-")
     if key not in _PRESETS:

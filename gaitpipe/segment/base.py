@@ -9,12 +9,13 @@ subtraction backend needs; the YOLO backend uses ultralytics' ``model.track`` di
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+import inspect
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from gaitpipe.errors import InputError
+from gaitpipe.errors import ConfigError, InputError
 from gaitpipe.types import Frame, PersonDetections
 
 #: Tracker names accepted by every backend, mapped to ultralytics' tracker configs.
@@ -43,8 +44,23 @@ class Segmenter(abc.ABC):
     def track(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, PersonDetections]]:
         """Segment and track people frame by frame; every call starts with a fresh tracker."""
 
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """The options this backend takes: its constructor's keyword-only parameters."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings()})"
+
+
+def check_options(backend: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
+    """``ConfigError`` naming the first option of ``options`` that is not in ``known``."""
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"the {backend} segmenter has no option {unknown[0]!r}; its options are: {', '.join(sorted(known))}"
+        )
 
 
 class BoxTracker:

@@ -69,7 +69,6 @@ class BgSubSegmenter(Segmenter):
         refresh: int = 50,
         history: int = 60,
         conf: float | None = None,
-        **_: Any,
     ) -> None:
         if method not in METHODS:
             raise InputError(f"unknown background method {method!r}: choose one of {', '.join(METHODS)}")

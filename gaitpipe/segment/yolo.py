@@ -16,16 +16,15 @@
   re-indexing of results carries the soft masks along.
 * **Detect/pose models** (no mask head) are accepted as a documented fallback: the mask of a
   person is its filled box. That is enough for tracking and cropping but is not a silhouette, so
-  a warning is logged once; use a ``-seg`` model or ``--segmenter bgsub`` for gait.
-* **Weights** come from the ``weights`` option (``--seg-weights PATH``), then the repository's
-  ``weights/`` folder (and ``./weights``, the working directory and ultralytics' weights folder),
-  then ultralytics' normal download. When all fail (e.g. offline), :class:`WeightsError` says how to
-  provide them and that ``--segmenter bgsub`` needs none.
+  a warning is logged once; use a ``-seg`` model or the ``bgsub`` segmenter for gait.
+* **Weights** come from the ``weights`` option, then gaitpipe's weights folders (and
+  ``./weights``, the working directory and ultralytics' weights folder), then ultralytics' normal
+  download (:mod:`gaitpipe.hub.segmenter`). When all fail (e.g. offline), :class:`SegmenterWeightsError` says how to
+  provide them and that the ``bgsub`` segmenter needs none.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,91 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from gaitpipe.errors import WeightsError
+from gaitpipe.errors import SegmenterWeightsError
+from gaitpipe.hub.segmenter import resolve_segmenter_weights
 from gaitpipe.segment.base import TRACKERS, Segmenter, check_tracker
 from gaitpipe.types import Frame, PersonDetections
+from gaitpipe.utils.files import file_sha256
 
 log = logging.getLogger("gaitpipe")
 
-DEFAULT_WEIGHTS = "yolo11n-seg.pt"
-#: The repository's weights folder (exists in a source checkout).
-REPO_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 SUPPORTED_TASKS = ("segment", "detect", "pose")
-
-
-def weights_search_dirs() -> list[Path]:
-    """Where a weights *name* (not a path) is looked for, in order."""
-    dirs = [REPO_WEIGHTS_DIR, Path.cwd() / "weights", Path.cwd()]
-    try:
-        from ultralytics.utils import SETTINGS
-
-        dirs.append(Path(SETTINGS["weights_dir"]))
-    except Exception:  # settings unreadable: the other places still count
-        pass
-    out: list[Path] = []
-    for d in dirs:
-        if d not in out:
-            out.append(d)
-    return out
-
-
-def find_local_weights(weights: str | Path | None = None) -> Path | None:
-    """The local file for ``weights`` (a path, or a name looked up in :func:`weights_search_dirs`)."""
-    name = Path(str(weights or DEFAULT_WEIGHTS)).expanduser()
-    if name.is_file():
-        return name
-    if name.parent != Path("."):  # an explicit path: no searching elsewhere
-        return None
-    for d in weights_search_dirs():
-        cand = d / name.name
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _no_weights_message(weights: str, why: str) -> str:
-    return (
-        f"YOLO segmentation weights {weights!r} are not available ({why}); download them once "
-        f"(e.g. https://github.com/ultralytics/assets/releases) into {REPO_WEIGHTS_DIR} or pass "
-        f"--seg-weights PATH, or use --segmenter bgsub, which needs no weights"
-    )
-
-
-def resolve_weights(weights: str | Path | None = None) -> Path:
-    """A local weights file: found locally, else fetched by ultralytics' normal download.
-
-    Raises :class:`WeightsError` (one line) when the file is missing and cannot be downloaded.
-    """
-    name = str(weights or DEFAULT_WEIGHTS)
-    local = find_local_weights(name)
-    if local is not None:
-        return local
-    p = Path(name).expanduser()
-    if p.parent != Path(".") or p.exists():
-        raise WeightsError(_no_weights_message(name, f"no file at {p}"))
-    try:
-        fetched = Path(_download(p.name))
-    except Exception as exc:  # network errors, HTTP errors, unknown asset names ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(_no_weights_message(name, f"download failed: {reason}")) from None
-    if not fetched.is_file():
-        raise WeightsError(_no_weights_message(name, "download produced no file"))
-    return fetched
-
-
-def _download(name: str) -> str:
-    """Ultralytics' own asset download (into its weights folder); kept for real, online users."""
-    from ultralytics.utils.downloads import attempt_download_asset
-
-    return attempt_download_asset(name)
-
-
-def _sha256_prefix(path: Path, n: int = 12) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,10 +144,9 @@ class YoloSegmenter(Segmenter):
         device: str | None = None,
         half: bool = False,
         max_det: int = 300,
-        **_: Any,
     ) -> None:
         self.tracker = check_tracker(tracker)
-        self.weights_path = resolve_weights(weights)
+        self.weights_path = resolve_segmenter_weights(weights)
         self.conf = conf  # None: ultralytics' tracking default (0.1; new tracks still need 0.25)
         self.iou = float(iou)
         self.imgsz = int(imgsz) if imgsz else None  # None: ultralytics' default (640; an export's own size)
@@ -237,29 +159,29 @@ class YoloSegmenter(Segmenter):
             self.model = YOLO(str(self.weights_path))
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"cannot load YOLO weights {self.weights_path}: {reason}") from None
+            raise SegmenterWeightsError(f"cannot load YOLO weights {self.weights_path}: {reason}") from None
         self.task = self.model.task
         if self.task not in SUPPORTED_TASKS:
-            raise WeightsError(
+            raise SegmenterWeightsError(
                 f"{self.weights_path} is a YOLO {self.task!r} model; a segmentation (-seg) model is needed"
             )
         names = self.model.names or {}
         names = dict(names) if isinstance(names, dict) else dict(enumerate(names))
         people = [int(k) for k, v in names.items() if str(v).lower() == "person"]
         if not people:
-            raise WeightsError(f"{self.weights_path} has no 'person' class (classes: {list(names.values())[:10]})")
+            raise SegmenterWeightsError(f"{self.weights_path} has no 'person' class (classes: {list(names.values())[:10]})")
         self.person_class = people[0]
         if self.task != "segment":
             log.warning(
                 "YOLO %s model %s has no mask head: person masks are filled boxes (fine for tracking, "
-                "not for gait); use a -seg model or --segmenter bgsub",
+                "not for gait); use a -seg model or the bgsub segmenter",
                 self.task, self.weights_path.name,
             )
         self._sha = None
 
     def settings(self) -> dict[str, Any]:
         if self._sha is None:
-            self._sha = _sha256_prefix(self.weights_path)
+            self._sha = file_sha256(self.weights_path)[:12]
         return {
             "segmenter": self.name,
             "weights": str(self.weights_path),

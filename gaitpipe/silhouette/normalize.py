@@ -1,4 +1,4 @@
-"""OpenGait's silhouette pretreatment, reproduced exactly (anchors.md section 1).
+"""OpenGait's silhouette pretreatment, reproduced exactly (OpenGait's datasets/pretreatment.py).
 
 Every public gait checkpoint was trained on frames made this way; a different crop, centre or
 resolution silently ruins accuracy, so each rule below is one step of that recipe, in order.

@@ -22,11 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gaitpipe.errors import InputError
+from gaitpipe.errors import InputError, SettingError
 from gaitpipe.synth.body import Person
 from gaitpipe.synth.render import Scene, hash_str, render_scene, write_clip
 from gaitpipe.synth.scene import Background, Camera, Walk
 from gaitpipe.synth.skeleton import Covariates
+from gaitpipe.utils.console import progress as progress_bar
 
 CASIAB_VIEWS = tuple(range(0, 181, 18))
 
@@ -99,7 +100,7 @@ def generate_dataset(
     ``n_frames`` None: each clip lasts while the walker is fully in view (capped at 100 frames).
     """
     if people < 1 or people > 999:
-        raise InputError(f"--people must be between 1 and 999, got {people}")
+        raise SettingError("people", f"the number of people must be between 1 and 999, got {people}")
     if walks < 0 or walks > 99 or bag_walks < 0 or coat_walks < 0:
         raise InputError("walk counts must be between 0 and 99")
     views = [int(v) for v in views]
@@ -134,12 +135,7 @@ def generate_dataset(
     persons = [Person.random(np.random.default_rng([seed, i + 1]), f"{i + 1:03d}") for i in range(people)]
     records = []
     total = len(persons) * len(conditions) * len(views)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc="rendering", unit="clip")
-    try:
+    with progress_bar(total, "rendering", unit="clip", enabled=progress) as bar:
         for person in persons:
             for cond, k, cov in conditions:
                 jitter = int(np.random.default_rng([seed, hash_str(person.person_id), hash_str(cond), k]).integers(0, 2**31 - 1))
@@ -173,11 +169,7 @@ def generate_dataset(
                     records.append(rec)
                     report.videos.append(video)
                     report.frames += len(clip)
-                    if bar is not None:
-                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+                    bar.update(1)
 
     manifest = {
         "generator": "gaitpipe.synth",

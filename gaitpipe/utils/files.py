@@ -43,7 +43,8 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None, sync: bool = True) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview, *, mode: int | None = None,
+                       sync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; ``mode`` sets the file's permission bits.
 
     ``sync`` flushes the data (and the rename) to disk before returning; turn it off only for

@@ -1,0 +1,130 @@
+"""Typer options shared by several commands, and the mapping of library settings to flags.
+
+Each option is declared once here, so ``--segmenter`` or ``--device`` means the same thing (same
+choices, same help, same validation) in every command. The library reports problems in its own
+terms (a setting name such as ``keep_gallery``); :func:`error_message` adds the flag a CLI user
+has to change.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from enum import Enum
+from typing import Any, Optional
+
+import typer
+
+from gaitpipe.errors import EncoderMismatchError, GaitpipeError, SegmenterWeightsError, SettingError
+
+#: Library setting names whose flag is not ``--`` + the name with dashes.
+_SETTING_FLAGS = {
+    "segmenter_weights": "--seg-weights",
+    "out_dir": "--out",
+    "n_frames": "--frames",
+    "video_ext": "--format",
+}
+#: What the CLI adds to a missing/unusable YOLO-seg weights error.
+_SEG_WEIGHTS_HINT = "pass --seg-weights PATH, or use --segmenter bgsub, which needs no weights"
+
+
+class SegmenterChoice(str, Enum):
+    """The person segmenters (``gaitpipe.segment.SEGMENTERS``)."""
+
+    auto = "auto"
+    yolo = "yolo"
+    bgsub = "bgsub"
+
+
+class TrackerChoice(str, Enum):
+    """The trackers every segmenter can use (``gaitpipe.segment.TRACKERS``)."""
+
+    bytetrack = "bytetrack"
+    botsort = "botsort"
+
+
+def flag_for(setting: str) -> str:
+    """The CLI flag of a library setting name (``keep_gallery`` -> ``--keep-gallery``)."""
+    return _SETTING_FLAGS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def error_message(exc: GaitpipeError) -> str:
+    """The one line the CLI prints for ``exc``: the library's message plus the flag to change."""
+    if isinstance(exc, SettingError):
+        return f"{flag_for(exc.setting)}: {exc}"
+    if isinstance(exc, SegmenterWeightsError):
+        return f"{exc} ({_SEG_WEIGHTS_HINT})"
+    if isinstance(exc, EncoderMismatchError) and exc.installed_weights:
+        return f"{exc} (--weights {exc.installed_weights})"
+    return str(exc)
+
+
+class FlagHints(logging.Filter):
+    """Adds the flag to gaitpipe log lines that name a setting (``extra={"setting": ...}``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        setting = record.__dict__.get("setting")
+        if isinstance(setting, str) and not record.__dict__.get("_flag_added"):
+            flag = flag_for(setting)
+            hint = f"{flag} PATH" if setting == "segmenter_weights" else flag
+            record.msg = f"{record.msg} [{hint}]"
+            record._flag_added = True
+        return True
+
+
+def setup_cli_logging(verbose: bool = True) -> None:
+    """``setup_logging`` for commands that run the pipeline: gaitpipe's INFO lines (which
+    segmenter was picked and why) with flag hints; ultralytics' and faiss' chatter stays quiet."""
+    from gaitpipe.utils.console import setup_logging
+
+    setup_logging(verbose)
+    logger = logging.getLogger("gaitpipe")
+    for handler in logger.handlers:
+        if not any(isinstance(f, FlagHints) for f in handler.filters):
+            handler.addFilter(FlagHints())
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
+
+
+def _check_device(value: Optional[str]) -> Optional[str]:
+    """Validate ``--device`` before any work starts (a missing GPU is one clear line)."""
+    if value is not None:
+        from gaitpipe.utils.device import resolve_device
+
+        resolve_device(value)  # raises DeviceError
+    return value
+
+
+def _check_threshold(value: Optional[float]) -> Optional[float]:
+    """Scores are cosine similarities (part-averaged), so a threshold outside [-1, 1] or NaN is meaningless."""
+    if value is not None and not (math.isfinite(value) and -1.0 <= value <= 1.0):
+        raise typer.BadParameter(f"must be a cosine similarity between -1 and 1, got {value}")
+    return value
+
+
+def device_option(help_text: str = "Torch device: auto, cpu, cuda, cuda:N (default: CUDA when available).") -> Any:
+    return typer.Option(None, "--device", help=help_text, callback=_check_device)
+
+
+def segmenter_option(default: SegmenterChoice = SegmenterChoice.auto) -> Any:
+    return typer.Option(default, "--segmenter",
+                        help="Person segmenter: auto (yolo when its weights are here, else bgsub), yolo, "
+                        "or bgsub (background subtraction, no weights needed).")
+
+
+SEG_WEIGHTS = typer.Option(None, "--seg-weights", help="YOLO-seg weights for the yolo segmenter (name or path).")
+BACKGROUND = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter.")
+TRACKER = typer.Option(None, "--tracker", help="Tracker linking detections across frames (default: bytetrack).")
+WEIGHTS = typer.Option(None, "--weights",
+                       help="Gait weights file or name in weights/ (default: the installed default weights).")
+GALLERY = typer.Option(None, "--gallery",
+                       help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory).")
+STRIDE = typer.Option(1, "--stride", min=1, help="Use every Nth frame.")
+THRESHOLD = typer.Option(None, "--threshold", callback=_check_threshold,
+                         help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).")
+JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+
+__all__ = [
+    "BACKGROUND", "GALLERY", "JSON", "SEG_WEIGHTS", "STRIDE", "THRESHOLD", "TRACKER", "WEIGHTS", "FlagHints",
+    "SegmenterChoice", "TrackerChoice", "device_option", "error_message", "flag_for", "segmenter_option",
+    "setup_cli_logging",
+]

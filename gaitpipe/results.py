@@ -1,0 +1,94 @@
+"""What the :class:`~gaitpipe.pipeline.Pipeline` returns: walkers' gait templates and their matches.
+
+Quality (0..1) = coverage x length factor: coverage is the fraction of the track's detected
+frames that survived the silhouette checks (border cuts, partial masks, OpenGait's drop rules),
+and the length factor ``min(1, frames / GOOD_FRAMES)`` says whether at least ~1.5 gait cycles
+were seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaitpipe.gallery import Enrolment, Identification
+    from gaitpipe.types import VideoInfo
+
+#: Frames for a quality length factor of 1 (~1.5 gait cycles at 25 fps).
+GOOD_FRAMES = 40
+
+
+def sequence_quality(frames: int, dropped: dict[str, int]) -> float:
+    """Coverage (kept / detected frames) x length factor ``min(1, frames / GOOD_FRAMES)``."""
+    lost = sum(int(v) for v in dropped.values())
+    coverage = frames / max(1, frames + lost)
+    return float(coverage * min(1.0, frames / GOOD_FRAMES))
+
+
+@dataclass
+class WalkerEmbedding:
+    """One tracked walker of a video and its gait template."""
+
+    track_id: int
+    frame_start: int  #: first source frame of the silhouettes used
+    frame_end: int  #: last source frame of the silhouettes used
+    frames: int  #: silhouettes the embedding was computed from
+    quality: float  #: 0..1, see :func:`sequence_quality`
+    embedding: np.ndarray  #: [P, D] float32 part features
+    vector: np.ndarray  #: [P*D] float32 search vector (per-part L2, / sqrt(P))
+    windows: int = 1  #: clips the track was embedded in
+    frame_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), repr=False)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"track": self.track_id, "frames": self.frames, "frame_range": [self.frame_start, self.frame_end],
+                "quality": round(self.quality, 3), "windows": self.windows, "dropped": dict(self.dropped)}
+
+
+@dataclass
+class VideoEmbeddings:
+    """Everything ``Pipeline.analyse`` learned about one video."""
+
+    video: str
+    info: VideoInfo
+    walkers: list[WalkerEmbedding]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    rejected_frames: list[int] = field(default_factory=list)  #: lengths of tracks too short to embed
+
+
+@dataclass
+class EnrolResult:
+    enrolment: Enrolment
+    walker: WalkerEmbedding
+    gallery: str
+    other_tracks: list[int]  #: usable tracks that were not enrolled
+
+
+@dataclass
+class WalkerIdentification:
+    walker: WalkerEmbedding
+    result: Identification
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track": self.walker.track_id, "frames": self.walker.frames, "decision": self.result.decision,
+                "matches": [m.to_dict() for m in self.result.matches]}
+
+
+@dataclass
+class IdentifyResult:
+    video: str
+    threshold: float
+    walkers: list[WalkerIdentification]
+    skipped: list[WalkerEmbedding] = field(default_factory=list)  #: tracks too short to identify
+    rendered: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``{"video", "walkers": [{"track", "frames", "decision", "matches"}]}``."""
+        return {"video": self.video, "walkers": [w.to_dict() for w in self.walkers]}
+
+
+__all__ = ["GOOD_FRAMES", "EnrolResult", "IdentifyResult", "VideoEmbeddings", "WalkerEmbedding",
+           "WalkerIdentification", "sequence_quality"]
