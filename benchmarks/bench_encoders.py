@@ -8,6 +8,7 @@ measured once. Each cell runs one warm-up call, then repeats until ``--seconds``
 (at least one timed call), so a full CPU table stays bounded. Weights are random: speed does
 not depend on them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from gaitpipe.models import create_model, list_models  # noqa: E402
+from gaitpipe.models import create_model, list_models
 
 
 def distinct_presets(names: list[str]) -> dict[str, list[str]]:
@@ -41,7 +42,12 @@ def time_cell(model, batch: int, frames: int, device: str, autocast: bool, secon
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def call(inputs):
-        with torch.inference_mode(), torch.autocast(device_type=device, dtype=torch.float16 if device == "cuda" else torch.bfloat16, enabled=autocast):
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=device, dtype=torch.float16 if device == "cuda" else torch.bfloat16, enabled=autocast
+            ),
+        ):
             model.forward_fixed(inputs)
 
     # Warm-up (kernel selection, oneDNN primitive creation); on the CPU a 2-sequence call is

@@ -12,6 +12,7 @@ write (pkl + manifest). Frames/s = frames decoded / seconds in that stage.
 of the same walk (the pack in ../shared/data/casiab): mean IoU of binarised 64 x 64 frames at
 the best frame offset (the official sequences leave out partly visible frames).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ def _official(names: list[str]) -> dict[str, np.ndarray]:
         s, c, q, v = n.split("-")
         wanted[(s, f"{c}-{q}", v)] = n
     out = {}
-    for s, c, v, frames in read_pack(subjects={k[0] for k in wanted}, conds={k[1] for k in wanted}, views={k[2] for k in wanted}):
+    for s, c, v, frames in read_pack(
+        subjects={k[0] for k in wanted}, conds={k[1] for k in wanted}, views={k[2] for k in wanted}
+    ):
         if (s, c, v) in wanted:
             out[wanted[(s, c, v)]] = frames
     return out
@@ -65,13 +68,20 @@ def main() -> int:
     ap.add_argument("--videos", type=Path, default=SHARED / "data" / "casiab-videos")
     ap.add_argument("--backends", default="bgsub,yolo")
     ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="wall: elapsed seconds; cpu: this process's CPU seconds (stable on a shared, busy machine; "
-                         "use with --threads 1 to get per-core throughput)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: elapsed seconds; cpu: this process's CPU seconds (stable on a shared, busy machine; "
+        "use with --threads 1 to get per-core throughput)",
+    )
     ap.add_argument("--max-clips", type=int, default=None)
     ap.add_argument("--compare-official", action="store_true")
-    ap.add_argument("--background", action="store_true",
-                    help="bgsub: use the clips' empty-scene plate (SSS-bkgrd-VVV) instead of each clip's own median")
+    ap.add_argument(
+        "--background",
+        action="store_true",
+        help="bgsub: use the clips' empty-scene plate (SSS-bkgrd-VVV) instead of each clip's own median",
+    )
     args = ap.parse_args()
 
     import cv2
@@ -114,7 +124,10 @@ def main() -> int:
                     failed += 1
                     print(f"{backend}: {Path(job.path).name}: {r.error}", file=sys.stderr)
                     continue
-                t = StageTimes(**{k: r.timings[k] for k in ("decode", "segment", "normalise", "write")}, frames=int(r.timings["frames"]))
+                t = StageTimes(
+                    **{k: r.timings[k] for k in ("decode", "segment", "normalise", "write")},
+                    frames=int(r.timings["frames"]),
+                )
                 total.add(t)
                 n_sil += r.frames
                 stem = Path(job.path).stem
@@ -124,8 +137,10 @@ def main() -> int:
                     ours = pickle.loads((Path(tmp) / r.outputs[0]).read_bytes())
                     iou, off = aligned_iou(ours, official[stem])
                     ious.append(iou)
-                    print(f"{backend}: {stem}: {len(ours)} silhouettes (official {len(official[stem])}), IoU {iou:.3f} at offset {off}",
-                          file=sys.stderr)
+                    print(
+                        f"{backend}: {stem}: {len(ours)} silhouettes (official {len(official[stem])}), IoU {iou:.3f} at offset {off}",
+                        file=sys.stderr,
+                    )
         rows.append((backend, len(jobs) - failed, total, n_sil, float(np.mean(ious)) if ious else None))
 
     def fps(frames: int, seconds: float) -> str:
@@ -133,16 +148,20 @@ def main() -> int:
 
     clock = "CPU seconds of this process" if args.clock == "cpu" else "wall-clock seconds"
     threads = f"{args.threads} thread(s)" if args.threads else "default threads"
-    print(f"\nextraction on {os.cpu_count()} CPU core(s), {threads}, {len(jobs)} CASIA-B clips (320x240); "
-          f"frames/s per stage ({clock})\n")
+    print(
+        f"\nextraction on {os.cpu_count()} CPU core(s), {threads}, {len(jobs)} CASIA-B clips (320x240); "
+        f"frames/s per stage ({clock})\n"
+    )
     head = "| backend | clips | frames | silhouettes | decode | segment | normalise | write | end-to-end |"
     if args.compare_official:
         head += " IoU vs official |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for backend, clips, t, n_sil, iou in rows:
-        line = (f"| {backend} | {clips} | {t.frames} | {n_sil} | {fps(t.frames, t.decode)} | {fps(t.frames, t.segment)} | "
-                f"{fps(t.frames, t.normalise)} | {fps(t.frames, t.write)} | {fps(t.frames, t.total)} |")
+        line = (
+            f"| {backend} | {clips} | {t.frames} | {n_sil} | {fps(t.frames, t.decode)} | {fps(t.frames, t.segment)} | "
+            f"{fps(t.frames, t.normalise)} | {fps(t.frames, t.write)} | {fps(t.frames, t.total)} |"
+        )
         if args.compare_official:
             line += f" {iou:.3f} |" if iou is not None else " - |"
         print(line)

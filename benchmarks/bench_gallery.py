@@ -17,6 +17,7 @@ other processes in this machine's RAM); at 1M the approximate indexes store comp
     python benchmarks/bench_gallery.py                         # 10k, 100k, 1M
     python benchmarks/bench_gallery.py --sizes 10000 --queries 100
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from gaitpipe.gallery.index import HNSW_EF_CONSTRUCTION, HNSW_M, flatten_parts  # noqa: E402
+from gaitpipe.gallery.index import HNSW_EF_CONSTRUCTION, HNSW_M, flatten_parts
 
 PARTS, DIM = 16, 256
 PER_ID = 4
@@ -82,9 +83,16 @@ def build_specs(n: int, dim: int, flat_max: int, quantizer) -> dict:
         return specs
     nlist = quantizer.ntotal
     if n <= flat_max:
-        specs[f"ivf{nlist},flat"] = (lambda: faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT), {"nprobe": 32})
-    specs[f"ivf{nlist},sq8"] = (lambda: faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                                     faiss.METRIC_INNER_PRODUCT), {"nprobe": 32 if n <= flat_max else 8})
+        specs[f"ivf{nlist},flat"] = (
+            lambda: faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT),
+            {"nprobe": 32},
+        )
+    specs[f"ivf{nlist},sq8"] = (
+        lambda: faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        ),
+        {"nprobe": 32 if n <= flat_max else 8},
+    )
     return specs
 
 
@@ -92,8 +100,15 @@ def train_quantizer(train: np.ndarray, nlist: int, seed: int):
     """Spherical k-means centroids in an IndexFlatIP (IVF indexes then skip their own k-means)."""
     import faiss
 
-    km = faiss.Kmeans(train.shape[1], nlist, niter=10, spherical=True, seed=seed, min_points_per_centroid=1,
-                      max_points_per_centroid=10**9)
+    km = faiss.Kmeans(
+        train.shape[1],
+        nlist,
+        niter=10,
+        spherical=True,
+        seed=seed,
+        min_points_per_centroid=1,
+        max_points_per_centroid=10**9,
+    )
     km.train(train)
     q = faiss.IndexFlatIP(train.shape[1])
     q.add(km.centroids)
@@ -126,26 +141,48 @@ def _measure(n, name, idx, params, queries, who, best_i, build_s, dim) -> dict:
     top = np.zeros(nq, np.int64)
     for q in range(nq):
         t = time.perf_counter()
-        _, I = idx.search(queries[q: q + 1], 1)
+        _, I = idx.search(queries[q : q + 1], 1)
         lat.append(time.perf_counter() - t)
         top[q] = I[0, 0]
     if hasattr(idx, "invlists") and idx.invlists is not None:
-        print(f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}", file=sys.stderr, flush=True)
+        print(
+            f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
     mem = idx.sa_code_size() * n if "ivf" in name else n * dim * 4 + (n * HNSW_M * 2 * 4 if "hnsw" in name else 0)
-    label = name + (f" nprobe={params['nprobe']}" if "nprobe" in params else "") + (f" ef={params['efSearch']}" if "efSearch" in params else "")
-    return {"n": n, "index": label, "build_s": build_s, "p50_ms": 1000 * float(np.median(lat)),
-            "p95_ms": 1000 * float(np.percentile(lat, 95)), "recall1": float(np.mean(top == best_i)),
-            "id_recall1": float(np.mean(top // PER_ID == best_i // PER_ID)), "acc1": float(np.mean(top // PER_ID == who)),
-            "mem_gb": mem / 1e9}
+    label = (
+        name
+        + (f" nprobe={params['nprobe']}" if "nprobe" in params else "")
+        + (f" ef={params['efSearch']}" if "efSearch" in params else "")
+    )
+    return {
+        "n": n,
+        "index": label,
+        "build_s": build_s,
+        "p50_ms": 1000 * float(np.median(lat)),
+        "p95_ms": 1000 * float(np.percentile(lat, 95)),
+        "recall1": float(np.mean(top == best_i)),
+        "id_recall1": float(np.mean(top // PER_ID == best_i // PER_ID)),
+        "acc1": float(np.mean(top // PER_ID == who)),
+        "mem_gb": mem / 1e9,
+    }
 
 
 def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def run_size(n: int, dim: int, nq: int, seed: int, flat_max: int, train_n: int, skip_hnsw_above: int,
-             kinds: list[str] | None = None) -> list[dict]:
-    import faiss
+def run_size(
+    n: int,
+    dim: int,
+    nq: int,
+    seed: int,
+    flat_max: int,
+    train_n: int,
+    skip_hnsw_above: int,
+    kinds: list[str] | None = None,
+) -> list[dict]:
 
     common = np.random.default_rng([seed, 7]).standard_normal((PARTS, dim // PARTS), dtype=np.float32)
     queries, who = make_queries(seed, n, nq, common, dim)
@@ -155,7 +192,12 @@ def run_size(n: int, dim: int, nq: int, seed: int, flat_max: int, train_n: int, 
     # (n x nlist x d multiply-adds) fits this shared 2-core machine's time.
     nlist = int(min(1024, max(16, 4 * math.sqrt(n)))) if n <= flat_max else 256
     train_n = min(n, train_n, 40 * nlist)
-    train = np.concatenate([flatten_parts(chunk_rows(seed, c, n, common, dim)) for c in range(min(chunks, int(math.ceil(train_n / CHUNK))))])[:train_n]
+    train = np.concatenate(
+        [
+            flatten_parts(chunk_rows(seed, c, n, common, dim))
+            for c in range(min(chunks, int(math.ceil(train_n / CHUNK))))
+        ]
+    )[:train_n]
     t = time.perf_counter()
     quantizer = train_quantizer(train, nlist, seed) if not kinds or any("ivf" in k for k in kinds) else None
     kmeans_s = time.perf_counter() - t
@@ -191,9 +233,19 @@ def run_size(n: int, dim: int, nq: int, seed: int, flat_max: int, train_n: int, 
             build_s[name] += time.perf_counter() - t
         del x, sims
         print(f"  n={n}: chunk {c + 1}/{chunks}, rss {rss_gb():.1f} GB", file=sys.stderr, flush=True)
-    rows = [{"n": n, "index": "exact (streamed numpy, batched)", "build_s": 0.0, "p50_ms": 1000 * exact_s / nq,
-             "p95_ms": float("nan"), "recall1": 1.0, "id_recall1": 1.0, "acc1": float(np.mean(best_i // PER_ID == who)),
-             "mem_gb": n * dim * 4 / 1e9}]
+    rows = [
+        {
+            "n": n,
+            "index": "exact (streamed numpy, batched)",
+            "build_s": 0.0,
+            "p50_ms": 1000 * exact_s / nq,
+            "p95_ms": float("nan"),
+            "recall1": 1.0,
+            "id_recall1": 1.0,
+            "acc1": float(np.mean(best_i // PER_ID == who)),
+            "mem_gb": n * dim * 4 / 1e9,
+        }
+    ]
     for name, idx in indexes.items():
         _, params = specs[name]
         for p in _sweep(params):
@@ -212,27 +264,42 @@ def main() -> None:
     ap.add_argument("--flat-max", type=int, default=200_000, help="largest n stored as fp32 (flat/HNSW/IVF-flat)")
     ap.add_argument("--hnsw-max", type=int, default=10_000, help="largest n an HNSW graph is built for (build time)")
     ap.add_argument("--train", type=int, default=50_000, help="vectors used to train IVF")
-    ap.add_argument("--kinds", nargs="*", default=None, help="only indexes whose name contains one of these (e.g. hnsw ivf)")
-    ap.add_argument("--threads", type=int, default=1, help="FAISS threads (0: library default; 1 by default: the cores are shared, and OpenMP spinning on a busy machine makes batch-1 queries slower)")
+    ap.add_argument(
+        "--kinds", nargs="*", default=None, help="only indexes whose name contains one of these (e.g. hnsw ivf)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="FAISS threads (0: library default; 1 by default: the cores are shared, and OpenMP spinning on a busy machine makes batch-1 queries slower)",
+    )
     args = ap.parse_args()
     import faiss
 
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
-    print(f"# gallery search benchmark: dim {args.dim} ({PARTS} parts), {args.queries} queries, batch 1, "
-          f"{os.cpu_count()} CPU cores, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads")
+    print(
+        f"# gallery search benchmark: dim {args.dim} ({PARTS} parts), {args.queries} queries, batch 1, "
+        f"{os.cpu_count()} CPU cores, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads"
+    )
     rows = []
     for n in args.sizes:
         rows += run_size(n, args.dim, args.queries, args.seed, args.flat_max, args.train, args.hnsw_max, args.kinds)
-    print(f"| {'templates':>9} | {'index':<36} | {'build s':>8} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@1':>8} | "
-          f"{'id rec@1':>8} | {'top-1 id':>8} | {'memory GB':>9} |")
+    print(
+        f"| {'templates':>9} | {'index':<36} | {'build s':>8} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@1':>8} | "
+        f"{'id rec@1':>8} | {'top-1 id':>8} | {'memory GB':>9} |"
+    )
     print(f"|{'-' * 11}|{'-' * 38}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 11}|")
     for r in rows:
-        print(f"| {r['n']:>9,} | {r['index']:<36} | {r['build_s']:>8.1f} | {r['p50_ms']:>8.2f} | {r['p95_ms']:>8.2f} | "
-              f"{r['recall1']:>8.3f} | {r['id_recall1']:>8.3f} | {r['acc1']:>8.3f} | {r['mem_gb']:>9.2f} |")
-    print(f"# peak RSS {rss_gb():.1f} GB. 'exact (streamed numpy)' = per-query share of a batched brute-force pass "
-          "(the ground truth); recall@1 = same top-1 template as exact search, id rec@1 = same top-1 identity, "
-          "top-1 id = top-1 template belongs to the query's identity; memory column = vectors/codes the index holds; IVF build includes the shared k-means.")
+        print(
+            f"| {r['n']:>9,} | {r['index']:<36} | {r['build_s']:>8.1f} | {r['p50_ms']:>8.2f} | {r['p95_ms']:>8.2f} | "
+            f"{r['recall1']:>8.3f} | {r['id_recall1']:>8.3f} | {r['acc1']:>8.3f} | {r['mem_gb']:>9.2f} |"
+        )
+    print(
+        f"# peak RSS {rss_gb():.1f} GB. 'exact (streamed numpy)' = per-query share of a batched brute-force pass "
+        "(the ground truth); recall@1 = same top-1 template as exact search, id rec@1 = same top-1 identity, "
+        "top-1 id = top-1 template belongs to the query's identity; memory column = vectors/codes the index holds; IVF build includes the shared k-means."
+    )
 
 
 if __name__ == "__main__":

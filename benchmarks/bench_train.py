@@ -9,6 +9,7 @@ Use it to size a run before starting it (iterations x seconds per step). AMP mea
 (fast where the CPU has AVX512-BF16 or AMX, slower where it has neither: measure first).
 Inputs are random binary silhouettes, so the figures do not depend on data loading.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from gaitpipe.losses import build_loss  # noqa: E402
-from gaitpipe.models import create_model  # noqa: E402
+from gaitpipe.losses import build_loss
+from gaitpipe.models import create_model
 
 #: CPU-sized variants (what the CPU evidence runs of the training issue used).
 DEFAULT_PRESETS = {
@@ -92,8 +93,10 @@ def main() -> None:
     cols = [] if args.no_cpu else [("cpu", False), ("cpu", True)]
     if torch.cuda.is_available():
         cols += [("cuda", False), ("cuda", True)]
-    print(f"# seconds per training step, batch {p}x{k} x {args.frames} frames of 64x44 (median of {args.steps});"
-          f" CPU threads = {args.threads}; torch {torch.__version__}")
+    print(
+        f"# seconds per training step, batch {p}x{k} x {args.frames} frames of 64x44 (median of {args.steps});"
+        f" CPU threads = {args.threads}; torch {torch.__version__}"
+    )
     print(f"# GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "# no CUDA GPU: CPU columns only")
     head = ["preset", "overrides", "params (M)"] + [f"{d} {'amp' if a else 'fp32'}" for d, a in cols]
     if len(cols) >= 2:

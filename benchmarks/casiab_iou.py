@@ -8,6 +8,7 @@ mean/min IoU. Acceptance (tests/test_casiab_iou.py): mean >= 0.90, no clip below
 
     python benchmarks/casiab_iou.py [--segmenter bgsub] [--videos DIR] [--pack FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,9 @@ def compare_clip(video: str | Path, reference: np.ndarray, segmenter: Segmenter)
     return align_by_offset(ours, reference)
 
 
-def evaluate(videos: Path, pack: Path, segmenter_name: str = "bgsub", *, via_extract: bool = False,
-             **options: Any) -> list[dict[str, Any]]:
+def evaluate(
+    videos: Path, pack: Path, segmenter_name: str = "bgsub", *, via_extract: bool = False, **options: Any
+) -> list[dict[str, Any]]:
     """One row per clip: clip, frames compared, offset, missing, mean/min IoU, seconds.
 
     ``via_extract``: take the walker's silhouettes from ``gaitpipe.extract.extract_video`` (the
@@ -84,8 +86,9 @@ def evaluate(videos: Path, pack: Path, segmenter_name: str = "bgsub", *, via_ext
 
     clips = casiab_clips(videos)
     keys = {k for _, k in clips}
-    refs = read_pack_sequences(pack, subjects={k[0] for k in keys}, conditions={k[1] for k in keys},
-                               views={k[2] for k in keys})
+    refs = read_pack_sequences(
+        pack, subjects={k[0] for k in keys}, conditions={k[1] for k in keys}, views={k[2] for k in keys}
+    )
     segmenter = create_segmenter(segmenter_name, **options)
     rows = []
     for path, key in clips:
@@ -100,8 +103,17 @@ def evaluate(videos: Path, pack: Path, segmenter_name: str = "bgsub", *, via_ext
             a = align_by_offset(dict(zip(main.frame_indices.tolist(), main.frames)), refs[key])
         else:
             a = compare_clip(path, refs[key], segmenter)
-        rows.append(dict(clip=path.name, frames=a.frames_compared, offset=a.offset, missing=a.missing,
-                         mean_iou=a.mean_iou, min_iou=a.min_iou, seconds=time.perf_counter() - t0))
+        rows.append(
+            dict(
+                clip=path.name,
+                frames=a.frames_compared,
+                offset=a.offset,
+                missing=a.missing,
+                mean_iou=a.mean_iou,
+                min_iou=a.min_iou,
+                seconds=time.perf_counter() - t0,
+            )
+        )
     return rows
 
 
@@ -109,11 +121,23 @@ def iou_table(rows: list[dict[str, Any]]) -> str:
     """One line per clip, then the mean over clips and the worst clip."""
     from gaitpipe.utils.console import format_table
 
-    lines: list[list[Any]] = [[r["clip"], r["frames"], r["offset"], r["missing"], f"{r['mean_iou']:.3f}",
-                               f"{r['min_iou']:.3f}", f"{r['seconds']:.1f}"] for r in rows]
+    lines: list[list[Any]] = [
+        [
+            r["clip"],
+            r["frames"],
+            r["offset"],
+            r["missing"],
+            f"{r['mean_iou']:.3f}",
+            f"{r['min_iou']:.3f}",
+            f"{r['seconds']:.1f}",
+        ]
+        for r in rows
+    ]
     if rows:
         means = [r["mean_iou"] for r in rows]
-        lines.append(["mean over clips", sum(r["frames"] for r in rows), "", "", f"{sum(means) / len(means):.3f}", "", ""])
+        lines.append(
+            ["mean over clips", sum(r["frames"] for r in rows), "", "", f"{sum(means) / len(means):.3f}", "", ""]
+        )
         lines.append(["worst clip", "", "", "", f"{min(means):.3f}", "", ""])
     return format_table(lines, ["clip", "frames", "offset", "missing", "mean IoU", "min IoU", "s"])
 
@@ -122,15 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--segmenter", default="bgsub")
     ap.add_argument("--seg-weights", default=None)
-    ap.add_argument("--via-extract", action="store_true",
-                    help="use gaitpipe.extract.extract_video (the real pipeline, as the acceptance test does)")
+    ap.add_argument(
+        "--via-extract",
+        action="store_true",
+        help="use gaitpipe.extract.extract_video (the real pipeline, as the acceptance test does)",
+    )
     ap.add_argument("--videos", type=Path, default=SHARED / "data" / "casiab-videos")
-    ap.add_argument("--pack", type=Path, default=SHARED / "data" / "casiab" / "casiab-train-001-074.npz.xz",
-                    help="official silhouettes as a gaitpipe silhouette pack (read with gaitpipe.data.packed)")
+    ap.add_argument(
+        "--pack",
+        type=Path,
+        default=SHARED / "data" / "casiab" / "casiab-train-001-074.npz.xz",
+        help="official silhouettes as a gaitpipe silhouette pack (read with gaitpipe.data.packed)",
+    )
     a = ap.parse_args(argv)
     if not a.videos.is_dir() or not a.pack.is_file():
-        print(f"CASIA-B data not found ({a.videos}, {a.pack}); it is read from ../shared at run time",
-              file=sys.stderr)
+        print(f"CASIA-B data not found ({a.videos}, {a.pack}); it is read from ../shared at run time", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows = evaluate(a.videos, a.pack, a.segmenter, via_extract=a.via_extract, weights=a.seg_weights)

@@ -10,6 +10,7 @@ not available (e.g. gaitpipe installed from a wheel). ``frames_sha256`` in the m
 the raw rendered frames (before MPEG-4 compression), so ``--check`` proves that the renderer
 still produces exactly these walkers, whatever the local video encoder does to the bytes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,11 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: this examples/ folder)")
-    ap.add_argument("--check", action="store_true", help="re-render into a temporary folder and compare the frame hashes with OUT/manifest.json")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="re-render into a temporary folder and compare the frame hashes with OUT/manifest.json",
+    )
     args = ap.parse_args(argv)
     if args.check:
         shipped = json.loads((args.out / MANIFEST_NAME).read_text())

@@ -6,8 +6,9 @@ Uses the example clips next to this file (rendered synthetic walkers, see manife
 installed default weights and the background-subtraction segmenter (no YOLO weights needed).
 For your own videos use ``Pipeline(segmenter="auto")``: YOLO-seg when its weights are available.
 """
-from pathlib import Path
+
 import tempfile
+from pathlib import Path
 
 from gaitpipe import Pipeline
 

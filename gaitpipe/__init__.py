@@ -4,12 +4,13 @@ Library first; the ``gaitpipe`` command is a thin layer over it::
 
     from gaitpipe import Pipeline
 """
+
 __version__ = "0.1.0"
 
-from gaitpipe.errors import GaitpipeError  # noqa: E402
-from gaitpipe.types import Frame, PersonDetections, SilhouetteSequence, VideoInfo  # noqa: E402
+from gaitpipe.errors import GaitpipeError
+from gaitpipe.types import Frame, PersonDetections, SilhouetteSequence, VideoInfo
 
-__all__ = ["Frame", "GaitpipeError", "Pipeline", "PersonDetections", "SilhouetteSequence", "VideoInfo", "__version__"]
+__all__ = ["Frame", "GaitpipeError", "PersonDetections", "Pipeline", "SilhouetteSequence", "VideoInfo", "__version__"]
 
 # Heavy parts load on first use, so `import gaitpipe` (and `gaitpipe --help`) stays light.
 _LAZY = {"Pipeline": "gaitpipe.pipeline", "Gallery": "gaitpipe.gallery"}

@@ -3,6 +3,7 @@
 Drawing uses supervision's annotators and its ``VideoSink`` (mp4v), so boxes and labels look
 like every other supervision-based tool and no drawing code lives here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,9 @@ def walker_labels(result: IdentifyResult) -> dict[int, list[tuple[np.ndarray, st
     silhouette of its own keep the walker's last box.
     """
     shown: dict[int, list[tuple[np.ndarray, str, bool]]] = {}
-    everyone = [(w.walker, w.result.decision, w.result.matches[0].score if w.result.matches else None)
-                for w in result.walkers]
+    everyone = [
+        (w.walker, w.result.decision, w.result.matches[0].score if w.result.matches else None) for w in result.walkers
+    ]
     everyone += [(w, "too short", None) for w in result.skipped]
     for walker, decision, score in everyone:
         label = f"#{walker.track_id} {decision}" + (f" {score:.2f}" if score is not None else "")
@@ -60,8 +62,14 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
     shown = walker_labels(result)
     palette = sv.ColorPalette([sv.Color(r=0, g=200, b=0), sv.Color(r=255, g=165, b=0)])  # recognised, not
     boxes = sv.BoxAnnotator(color=palette, thickness=2, color_lookup=sv.ColorLookup.CLASS)
-    labels = sv.LabelAnnotator(color=palette, color_lookup=sv.ColorLookup.CLASS, text_color=sv.Color.BLACK,
-                               text_scale=0.45, text_thickness=1, text_padding=3)
+    labels = sv.LabelAnnotator(
+        color=palette,
+        color_lookup=sv.ColorLookup.CLASS,
+        text_color=sv.Color.BLACK,
+        text_scale=0.45,
+        text_thickness=1,
+        text_padding=3,
+    )
     # The temporary file keeps the suffix (OpenCV picks the container from it) and the TMP_MARK
     # (so crash clean-up recognises it).
     tmp = out.with_name(f".{out.stem}.{TMP_MARK}{os.getpid()}{out.suffix}")
@@ -80,8 +88,10 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
                         raise InputError(f"cannot write video {out} (OpenCV has no mp4v encoder here)") from None
                 here = shown.get(frame.index, [])
                 if here:
-                    detections = sv.Detections(xyxy=np.stack([box for box, _, _ in here]).astype(np.float32),
-                                               class_id=np.array([0 if ok else 1 for _, _, ok in here]))
+                    detections = sv.Detections(
+                        xyxy=np.stack([box for box, _, _ in here]).astype(np.float32),
+                        class_id=np.array([0 if ok else 1 for _, _, ok in here]),
+                    )
                     img = boxes.annotate(img, detections)
                     img = labels.annotate(img, detections, labels=[label for _, label, _ in here])
                 sink.write_frame(img)

@@ -10,6 +10,7 @@ keys, the known ones), so a typo never passes silently.
 Precedence, lowest first: the dataclass defaults, the recipe file, ``key=value`` assignments,
 then explicitly given ``values`` (a front end's own options).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,13 @@ class SettingError(ConfigError):
         self.keys = keys
 
 
-def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None = None,
-            default_factory: Any = dataclasses.MISSING) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    flag: str | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field with its help text; ``flag`` overrides the CLI option name (``--time-limit``)."""
     metadata = {"help": help, **({"flag": flag} if flag else {})}
     if default_factory is not dataclasses.MISSING:
@@ -110,8 +116,13 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def build_config(cls: type[T], *, recipe: str | Path | Mapping[str, Any] | None = None,
-                 assignments: Iterable[str] = (), values: Mapping[str, Any] | None = None) -> T:
+def build_config(
+    cls: type[T],
+    *,
+    recipe: str | Path | Mapping[str, Any] | None = None,
+    assignments: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> T:
     """Dataclass ``cls`` from its defaults, a recipe (YAML file or mapping), ``key=value``
     assignments and explicit ``values``, each overriding the previous; every key and value is checked."""
     infos = {info.name: info for info in settings_of(cls)}
@@ -216,5 +227,13 @@ def _type_name(tp: Any) -> str:
     return {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(tp, str(tp))
 
 
-__all__ = ["SettingError", "SettingInfo", "build_config", "coerce", "parse_assignments", "read_recipe", "setting",
-           "settings_of"]
+__all__ = [
+    "SettingError",
+    "SettingInfo",
+    "build_config",
+    "coerce",
+    "parse_assignments",
+    "read_recipe",
+    "setting",
+    "settings_of",
+]

@@ -18,6 +18,7 @@ on the fly (once, into the user cache directory) from the same specification in 
     print(report.table())
     assert report.passed             # accuracy >= CLAIMED_ACCURACY
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from gaitpipe.errors import GaitpipeError, InputError, SettingError
-from gaitpipe.utils.console import format_table, progress as progress_bar
+from gaitpipe.utils.console import format_table
+from gaitpipe.utils.console import progress as progress_bar
 from gaitpipe.utils.files import atomic_write_text
 
 #: Identification accuracy (probes whose best match among the enrolled people is the right
@@ -107,19 +109,19 @@ def _walk_seed(person: str, condition: str, walk: int) -> int:
     return int(np.random.default_rng([DEMO_SEED, hash_str(person), hash_str(condition), walk]).integers(0, 2**31 - 1))
 
 
-def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[str] | None = None,
-                    files: list[str] | None = None) -> dict[str, Any]:
+def render_examples(
+    out_dir: str | Path, *, progress: bool = True, people: list[str] | None = None, files: list[str] | None = None
+) -> dict[str, Any]:
     """Render the demo clips into ``out_dir`` and write ``manifest.json``; returns the manifest.
 
     Deterministic: the same gaitpipe renders the same frames (``frames_sha256`` in the manifest
     is the hash of the raw rendered frames, before video compression). ``people`` / ``files``
     render a subset (the manifest then lists only those clips).
     """
+    import gaitpipe
     from gaitpipe.synth import Covariates, Scene, Walk, render_scene, write_clip
     from gaitpipe.synth.dataset import scene_seed, wall_distance_for_view
     from gaitpipe.synth.render import hash_str
-
-    import gaitpipe
 
     unknown = sorted(set(people or []) - set(DEMO_PEOPLE))
     if unknown:
@@ -136,20 +138,43 @@ def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[
         for c in clips:
             cov = Covariates(bag=c.condition == "bg", coat=c.condition == "cl")
             jitter = _walk_seed(c.person, c.condition, c.walk)
-            walk = Walk(persons[c.person], view=float(c.view), covariates=cov, jitter_seed=jitter,
-                        walk_id=f"{c.condition}-{c.walk:02d}")
-            scene = Scene(walks=[walk], size=DEMO_SIZE, fps=DEMO_FPS, max_frames=DEMO_MAX_FRAMES,
-                          wall_distance=wall_distance_for_view(c.view), seed=scene_seed(DEMO_SEED, c.view),
-                          noise_seed=hash_str(c.file) + DEMO_SEED)
+            walk = Walk(
+                persons[c.person],
+                view=float(c.view),
+                covariates=cov,
+                jitter_seed=jitter,
+                walk_id=f"{c.condition}-{c.walk:02d}",
+            )
+            scene = Scene(
+                walks=[walk],
+                size=DEMO_SIZE,
+                fps=DEMO_FPS,
+                max_frames=DEMO_MAX_FRAMES,
+                wall_distance=wall_distance_for_view(c.view),
+                seed=scene_seed(DEMO_SEED, c.view),
+                noise_seed=hash_str(c.file) + DEMO_SEED,
+            )
             clip = render_scene(scene)
             path = write_clip(clip, out / c.file)
-            records.append({
-                "file": c.file, "person": c.person, "role": c.role, "condition": c.condition,
-                "condition_name": CONDITION_NAMES[c.condition], "walk": c.walk, "view": c.view,
-                "frames": len(clip), "bytes": path.stat().st_size, "jitter_seed": jitter, "scene_seed": scene.seed,
-                "noise_seed": scene.noise_seed, "frames_sha256": hashlib.sha256(clip.frames.tobytes()).hexdigest(),
-                "speed_mps": clip.meta["walks"][0]["speed_mps"], "cadence": clip.meta["walks"][0]["cadence"],
-            })
+            records.append(
+                {
+                    "file": c.file,
+                    "person": c.person,
+                    "role": c.role,
+                    "condition": c.condition,
+                    "condition_name": CONDITION_NAMES[c.condition],
+                    "walk": c.walk,
+                    "view": c.view,
+                    "frames": len(clip),
+                    "bytes": path.stat().st_size,
+                    "jitter_seed": jitter,
+                    "scene_seed": scene.seed,
+                    "noise_seed": scene.noise_seed,
+                    "frames_sha256": hashlib.sha256(clip.frames.tobytes()).hexdigest(),
+                    "speed_mps": clip.meta["walks"][0]["speed_mps"],
+                    "cadence": clip.meta["walks"][0]["cadence"],
+                }
+            )
             bar.update(1)
     manifest = {
         "generator": "gaitpipe.demo.render_examples (gaitpipe.synth renderer)",
@@ -160,9 +185,10 @@ def render_examples(out_dir: str | Path, *, progress: bool = True, people: list[
         "size": list(DEMO_SIZE),
         "fps": DEMO_FPS,
         "note": "Synthetic walkers: never used to train or tune weights. Each person is enrolled from "
-                "their 'enrol' clip; the 'probe' clips are identified.",
-        "people": [{"id": name, "enrol": clip_name(name, *ENROL_WALK),
-                    "person": persons[name].to_dict()} for name in chosen],
+        "their 'enrol' clip; the 'probe' clips are identified.",
+        "people": [
+            {"id": name, "enrol": clip_name(name, *ENROL_WALK), "person": persons[name].to_dict()} for name in chosen
+        ],
         "clips": records,
     }
     atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n", sync=False)
@@ -210,17 +236,25 @@ def load_examples(examples_dir: str | Path) -> list[DemoClip]:
         raise InputError(f"examples folder not found: {d}")
     mf = d / MANIFEST_NAME
     if not mf.is_file():
-        raise InputError(f"{d} has no {MANIFEST_NAME}; render the examples with: python examples/make_examples.py --out {d}")
+        raise InputError(
+            f"{d} has no {MANIFEST_NAME}; render the examples with: python examples/make_examples.py --out {d}"
+        )
     try:
         records = json.loads(mf.read_text())["clips"]
-        clips = [DemoClip(str(r["file"]), str(r["person"]), str(r["role"]), str(r["condition"]), int(r["walk"]), int(r["view"]))
-                 for r in records]
+        clips = [
+            DemoClip(
+                str(r["file"]), str(r["person"]), str(r["role"]), str(r["condition"]), int(r["walk"]), int(r["view"])
+            )
+            for r in records
+        ]
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{mf} is not a demo manifest ({type(exc).__name__}: {exc})") from None
     missing = [c.file for c in clips if not (d / c.file).is_file()]
     if missing:
-        raise InputError(f"{len(missing)} example clip(s) missing from {d}, first {missing[0]}; "
-                         "regenerate them with: python examples/make_examples.py")
+        raise InputError(
+            f"{len(missing)} example clip(s) missing from {d}, first {missing[0]}; "
+            "regenerate them with: python examples/make_examples.py"
+        )
     enrolled = {c.person for c in clips if c.role == "enrol"}
     if not enrolled or not any(c.role == "probe" for c in clips):
         raise InputError(f"{mf} lists no enrol clip or no probe clip")
@@ -293,11 +327,27 @@ class DemoReport:
 
     def table(self) -> str:
         """The per-probe table, plain text."""
-        head = ("probe clip", "condition", "truth", "best match", "score", "correct?",
-                f"decision (threshold {self.threshold:.4f})")
-        body = [(r.clip.file, r.clip.label, r.clip.person, r.top1 or r.decision,
-                 "-" if r.score is None else f"{r.score:.4f}", "yes" if r.correct else "NO", r.decision)
-                for r in self.rows]
+        head = (
+            "probe clip",
+            "condition",
+            "truth",
+            "best match",
+            "score",
+            "correct?",
+            f"decision (threshold {self.threshold:.4f})",
+        )
+        body = [
+            (
+                r.clip.file,
+                r.clip.label,
+                r.clip.person,
+                r.top1 or r.decision,
+                "-" if r.score is None else f"{r.score:.4f}",
+                "yes" if r.correct else "NO",
+                r.decision,
+            )
+            for r in self.rows
+        ]
         return format_table(body, head)
 
     def summary_lines(self) -> list[str]:
@@ -315,14 +365,35 @@ class DemoReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "examples": self.examples_dir, "rendered": self.rendered, "weights": self.weights,
-            "fingerprint": self.fingerprint, "segmenter": self.segmenter, "device": self.device,
-            "threshold": self.threshold, "enrolled": self.enrolled, "accuracy": self.accuracy,
+            "examples": self.examples_dir,
+            "rendered": self.rendered,
+            "weights": self.weights,
+            "fingerprint": self.fingerprint,
+            "segmenter": self.segmenter,
+            "device": self.device,
+            "threshold": self.threshold,
+            "enrolled": self.enrolled,
+            "accuracy": self.accuracy,
             "open_set_accuracy": self.open_set_accuracy,
-            "claimed": self.claimed, "passed": self.passed, "seconds": round(self.seconds, 2), "gallery": self.gallery,
-            "probes": [{"clip": r.clip.file, "condition": r.clip.condition, "view": r.clip.view, "truth": r.clip.person,
-                        "decision": r.decision, "score": r.score, "top1": r.top1, "frames": r.frames,
-                        "correct": r.correct, "accepted": r.accepted} for r in self.rows],
+            "claimed": self.claimed,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+            "gallery": self.gallery,
+            "probes": [
+                {
+                    "clip": r.clip.file,
+                    "condition": r.clip.condition,
+                    "view": r.clip.view,
+                    "truth": r.clip.person,
+                    "decision": r.decision,
+                    "score": r.score,
+                    "top1": r.top1,
+                    "frames": r.frames,
+                    "correct": r.correct,
+                    "accepted": r.accepted,
+                }
+                for r in self.rows
+            ],
         }
 
 
@@ -336,8 +407,15 @@ def resolve_examples(examples: str | Path | None, progress: bool = True) -> tupl
     return cached_examples_dir(progress=progress), True
 
 
-def run_demo(examples: str | Path | None = None, *, weights: str | Path | None = None, segmenter: str = "bgsub",
-             keep_gallery: str | Path | None = None, device: str | None = None, progress: bool = True) -> DemoReport:
+def run_demo(
+    examples: str | Path | None = None,
+    *,
+    weights: str | Path | None = None,
+    segmenter: str = "bgsub",
+    keep_gallery: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> DemoReport:
     """Enrol every example person from their enrol clip, identify every probe clip, score it.
 
     ``examples``: folder with ``manifest.json`` and the clips (None: the repo's ``examples/``,
@@ -393,9 +471,17 @@ def run_demo(examples: str | Path | None = None, *, weights: str | Path | None =
         if tmp is not None:
             tmp.cleanup()
     return DemoReport(
-        examples_dir=str(folder), rendered=rendered, weights=str(pipe.meta.get("path", weights)), fingerprint=fingerprint,
-        segmenter=segmenter, device=pipe.device, threshold=pipe.threshold, enrolled=enrolled, rows=rows,
-        seconds=time.perf_counter() - t0, gallery=str(gallery_dir) if keep_gallery is not None else None,
+        examples_dir=str(folder),
+        rendered=rendered,
+        weights=str(pipe.meta.get("path", weights)),
+        fingerprint=fingerprint,
+        segmenter=segmenter,
+        device=pipe.device,
+        threshold=pipe.threshold,
+        enrolled=enrolled,
+        rows=rows,
+        seconds=time.perf_counter() - t0,
+        gallery=str(gallery_dir) if keep_gallery is not None else None,
         claimed=CLAIMED_ACCURACY,
     )
 
@@ -409,11 +495,26 @@ def _identify_probe(pipe, gallery, path: Path, clip: DemoClip, top_k: int) -> De
         return DemoRow(clip, f"({reason})", None, None)
     main = max(res.walkers, key=lambda w: w.walker.frames)
     best = main.result.matches[0] if main.result.matches else None
-    return DemoRow(clip, main.result.decision, None if best is None else float(best.score),
-                   None if best is None else best.identity, main.walker.frames)
+    return DemoRow(
+        clip,
+        main.result.decision,
+        None if best is None else float(best.score),
+        None if best is None else best.identity,
+        main.walker.frames,
+    )
 
 
 __all__ = [
-    "CLAIMED_ACCURACY", "DEMO_PEOPLE", "DemoClip", "DemoReport", "DemoRow", "cached_examples_dir", "demo_clips",
-    "load_examples", "render_examples", "repo_examples_dir", "resolve_examples", "run_demo",
+    "CLAIMED_ACCURACY",
+    "DEMO_PEOPLE",
+    "DemoClip",
+    "DemoReport",
+    "DemoRow",
+    "cached_examples_dir",
+    "demo_clips",
+    "load_examples",
+    "render_examples",
+    "repo_examples_dir",
+    "resolve_examples",
+    "run_demo",
 ]

@@ -16,6 +16,7 @@ equal true lengths together, so batching never changes an embedding), on the GPU
 Result types live in :mod:`gaitpipe.results`, windowing in :mod:`gaitpipe.windows` and drawing
 in :mod:`gaitpipe.annotate`; this module only wires the stages together.
 """
+
 from __future__ import annotations
 
 import functools
@@ -79,8 +80,12 @@ def _names_the_gallery_encoder(method: _Method) -> _Method:
             found = find_weights(exc.bound)
             if found is None:
                 raise
-            raise EncoderMismatchError(f"{exc}: it was built with the installed weights {found.stem!r}",
-                                       exc.bound, exc.wanted, installed_weights=found.stem) from None
+            raise EncoderMismatchError(
+                f"{exc}: it was built with the installed weights {found.stem!r}",
+                exc.bound,
+                exc.wanted,
+                installed_weights=found.stem,
+            ) from None
 
     return wrapper  # type: ignore[return-value]  # same signature as ``method``
 
@@ -94,10 +99,19 @@ class Pipeline:
     first use, so a bad video fails fast without loading a model.
     """
 
-    def __init__(self, segmenter: str | Segmenter = "auto", weights: str | Path | None = None,
-                 device: str | None = None, *,
-                 segmenter_options: dict[str, Any] | None = None, stride: int = 1, max_frames: int | None = None,
-                 window: int = DEFAULT_WINDOW, batch_frames: int | None = None, progress: bool = False) -> None:
+    def __init__(
+        self,
+        segmenter: str | Segmenter = "auto",
+        weights: str | Path | None = None,
+        device: str | None = None,
+        *,
+        segmenter_options: dict[str, Any] | None = None,
+        stride: int = 1,
+        max_frames: int | None = None,
+        window: int = DEFAULT_WINDOW,
+        batch_frames: int | None = None,
+        progress: bool = False,
+    ) -> None:
         #: the backend name (``auto`` until resolved) or the given object's name
         self._segmenter_name: str = segmenter if isinstance(segmenter, str) else segmenter.name
         self._segmenter: Segmenter | None = None if isinstance(segmenter, str) else segmenter
@@ -169,9 +183,16 @@ class Pipeline:
         """Tracks -> normalised silhouettes (colour crops too when the encoder takes RGB)."""
         from gaitpipe.extract import extract_video
 
-        return extract_video(video, self.segmenter, stride=self.stride, max_frames=self.max_frames,
-                             keep_rgb=self.encoder.input_kind == "rgb", min_frames=MIN_TRACK_FRAMES,
-                             require_person=False, progress=self.progress)
+        return extract_video(
+            video,
+            self.segmenter,
+            stride=self.stride,
+            max_frames=self.max_frames,
+            keep_rgb=self.encoder.input_kind == "rgb",
+            min_frames=MIN_TRACK_FRAMES,
+            require_person=False,
+            progress=self.progress,
+        )
 
     def embed_sequences(self, sequences: list[SilhouetteSequence]) -> list[WalkerEmbedding]:
         """Embed tracks, batching all (track, window) clips by length on the pipeline's device."""
@@ -219,11 +240,21 @@ class Pipeline:
                 continue
             emb = (sums[si] / counts[si]).astype(np.float32)
             fi = np.asarray(seq.frame_indices, np.int64)
-            walkers.append(WalkerEmbedding(
-                track_id=int(seq.track_id), frame_start=int(fi.min()), frame_end=int(fi.max()), frames=len(seq),
-                quality=sequence_quality(len(seq), seq.dropped), embedding=emb, vector=flatten_parts(emb)[0],
-                windows=counts[si], frame_indices=fi, boxes=np.asarray(seq.boxes, np.float32),
-                dropped=dict(seq.dropped)))
+            walkers.append(
+                WalkerEmbedding(
+                    track_id=int(seq.track_id),
+                    frame_start=int(fi.min()),
+                    frame_end=int(fi.max()),
+                    frames=len(seq),
+                    quality=sequence_quality(len(seq), seq.dropped),
+                    embedding=emb,
+                    vector=flatten_parts(emb)[0],
+                    windows=counts[si],
+                    frame_indices=fi,
+                    boxes=np.asarray(seq.boxes, np.float32),
+                    dropped=dict(seq.dropped),
+                )
+            )
         return walkers
 
     def analyse(self, video: str | Path) -> VideoEmbeddings:
@@ -231,8 +262,9 @@ class Pipeline:
         self._load_encoder()  # weights problems surface before minutes of segmentation
         sil = self.extract(video)
         walkers = self.embed_sequences(list(sil.sequences))
-        return VideoEmbeddings(str(video), sil.info, walkers, dict(sil.manifest),
-                               sorted((len(s) for s in sil.rejected), reverse=True))
+        return VideoEmbeddings(
+            str(video), sil.info, walkers, dict(sil.manifest), sorted((len(s) for s in sil.rejected), reverse=True)
+        )
 
     def embed_video(self, video: str | Path) -> list[WalkerEmbedding]:
         """One :class:`WalkerEmbedding` per usable track of ``video``, longest first."""
@@ -243,8 +275,16 @@ class Pipeline:
 
     # -- enrol / identify ---------------------------------------------------------------------
     @_names_the_gallery_encoder
-    def enroll(self, video: str | Path, identity: str, *, gallery: str | Path | Gallery | None = None,
-               track: int | None = None, force: bool = False, min_frames: int = MIN_ENROL_FRAMES) -> EnrolResult:
+    def enroll(
+        self,
+        video: str | Path,
+        identity: str,
+        *,
+        gallery: str | Path | Gallery | None = None,
+        track: int | None = None,
+        force: bool = False,
+        min_frames: int = MIN_ENROL_FRAMES,
+    ) -> EnrolResult:
         """Enrol the main walker of ``video`` (longest usable track, or ``track``) as ``identity``.
 
         Refused (:class:`NoPersonError` / :class:`InputError`) when there is no usable walker or it
@@ -268,29 +308,48 @@ class Pipeline:
             else:
                 found = [w for w in walkers if w.track_id == int(track)]
                 if not found:
-                    raise InputError(f"no usable track {track} in {video}; usable tracks: "
-                                     + ", ".join(f"{w.track_id} ({w.frames} frames)" for w in walkers))
+                    raise InputError(
+                        f"no usable track {track} in {video}; usable tracks: "
+                        + ", ".join(f"{w.track_id} ({w.frames} frames)" for w in walkers)
+                    )
                 chosen = found[0]
             if chosen.frames < min_frames:
-                raise InputError(f"walker (track {chosen.track_id}) in {video} has only {chosen.frames} usable "
-                                 f"silhouettes; at least {min_frames} are needed to enrol (about one gait cycle)")
+                raise InputError(
+                    f"walker (track {chosen.track_id}) in {video} has only {chosen.frames} usable "
+                    f"silhouettes; at least {min_frames} are needed to enrol (about one gait cycle)"
+                )
             if g is None:  # created only now, so a refused video leaves no empty gallery behind
                 g = Gallery.open(where, create=True, encoder=self.fingerprint)
             enrolment = g.enroll(
-                identity, chosen.embedding, encoder=self.fingerprint, video=str(Path(video).resolve()),
-                video_sha256=file_sha256(video), track=chosen.track_id, frame_start=chosen.frame_start,
-                frame_end=chosen.frame_end, frames=chosen.frames, quality=chosen.quality,
+                identity,
+                chosen.embedding,
+                encoder=self.fingerprint,
+                video=str(Path(video).resolve()),
+                video_sha256=file_sha256(video),
+                track=chosen.track_id,
+                frame_start=chosen.frame_start,
+                frame_end=chosen.frame_end,
+                frames=chosen.frames,
+                quality=chosen.quality,
                 extra={"windows": chosen.windows, "dropped": chosen.dropped, "weights": self.meta.get("path")},
-                force=force)
+                force=force,
+            )
             return EnrolResult(enrolment, chosen, str(g.path), [w.track_id for w in walkers if w is not chosen])
         finally:
             if g is not None and not isinstance(gallery, Gallery):
                 g.close()
 
     @_names_the_gallery_encoder
-    def identify(self, clip: str | Path, *, gallery: str | Path | Gallery | None = None, top_k: int = 5,
-                 threshold: float | None = None, render: str | Path | None = None,
-                 min_frames: int = MIN_IDENTIFY_FRAMES) -> IdentifyResult:
+    def identify(
+        self,
+        clip: str | Path,
+        *,
+        gallery: str | Path | Gallery | None = None,
+        top_k: int = 5,
+        threshold: float | None = None,
+        render: str | Path | None = None,
+        min_frames: int = MIN_IDENTIFY_FRAMES,
+    ) -> IdentifyResult:
         """Rank gallery identities for every walker of ``clip``; ``unknown`` below ``threshold``.
 
         ``threshold`` None: the weights' calibrated ``open_set.threshold`` (or the documented
@@ -312,8 +371,12 @@ class Pipeline:
                 analysed.rejected_frames = sorted([w.frames for w in walkers] + analysed.rejected_frames, reverse=True)
                 _raise_no_walker(clip, analysed, min_frames)
             results = g.identify(np.stack([w.embedding for w in usable]), top_k=top_k, threshold=thr)
-            out = IdentifyResult(str(clip), thr, [WalkerIdentification(w, r) for w, r in zip(usable, results)],
-                                 [w for w in walkers if w.frames < min_frames])
+            out = IdentifyResult(
+                str(clip),
+                thr,
+                [WalkerIdentification(w, r) for w, r in zip(usable, results)],
+                [w for w in walkers if w.frames < min_frames],
+            )
         finally:
             if not isinstance(gallery, Gallery):
                 g.close()
@@ -327,8 +390,10 @@ class Pipeline:
 def _raise_no_walker(video: str | Path, analysed: VideoEmbeddings, min_frames: int) -> None:
     """No usable walker: 'too short' when someone was tracked but too briefly, else 'no person'."""
     if analysed.rejected_frames:
-        raise InputError(f"the walker in {video} gave only {analysed.rejected_frames[0]} usable silhouettes; "
-                         f"at least {min_frames} are needed (the clip is too short or the person mostly out of view)")
+        raise InputError(
+            f"the walker in {video} gave only {analysed.rejected_frames[0]} usable silhouettes; "
+            f"at least {min_frames} are needed (the clip is too short or the person mostly out of view)"
+        )
     raise NoPersonError(f"no person found walking in {video}")
 
 

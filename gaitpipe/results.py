@@ -5,6 +5,7 @@ frames that survived the silhouette checks (border cuts, partial masks, OpenGait
 and the length factor ``min(1, frames / GOOD_FRAMES)`` says whether at least ~1.5 gait cycles
 were seen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,14 @@ class WalkerEmbedding:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"track": self.track_id, "frames": self.frames, "frame_range": [self.frame_start, self.frame_end],
-                "quality": round(self.quality, 3), "windows": self.windows, "dropped": dict(self.dropped)}
+        return {
+            "track": self.track_id,
+            "frames": self.frames,
+            "frame_range": [self.frame_start, self.frame_end],
+            "quality": round(self.quality, 3),
+            "windows": self.windows,
+            "dropped": dict(self.dropped),
+        }
 
 
 @dataclass
@@ -73,8 +80,12 @@ class WalkerIdentification:
     result: Identification
 
     def to_dict(self) -> dict[str, Any]:
-        return {"track": self.walker.track_id, "frames": self.walker.frames, "decision": self.result.decision,
-                "matches": [m.to_dict() for m in self.result.matches]}
+        return {
+            "track": self.walker.track_id,
+            "frames": self.walker.frames,
+            "decision": self.result.decision,
+            "matches": [m.to_dict() for m in self.result.matches],
+        }
 
 
 @dataclass
@@ -90,5 +101,12 @@ class IdentifyResult:
         return {"video": self.video, "walkers": [w.to_dict() for w in self.walkers]}
 
 
-__all__ = ["GOOD_FRAMES", "EnrolResult", "IdentifyResult", "VideoEmbeddings", "WalkerEmbedding",
-           "WalkerIdentification", "sequence_quality"]
+__all__ = [
+    "GOOD_FRAMES",
+    "EnrolResult",
+    "IdentifyResult",
+    "VideoEmbeddings",
+    "WalkerEmbedding",
+    "WalkerIdentification",
+    "sequence_quality",
+]

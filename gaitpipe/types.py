@@ -4,6 +4,7 @@ Data flows one way: ``VideoSource`` -> :class:`Frame` -> segmenter -> :class:`Pe
 (per frame, tracked) -> :class:`SilhouetteSequence` (per track) -> embeddings -> gallery.
 Arrays are numpy; shapes are documented per field.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class PersonDetections:
         return int(self.track_ids.shape[0])
 
     @classmethod
-    def empty(cls, frame_index: int, height: int, width: int) -> "PersonDetections":
+    def empty(cls, frame_index: int, height: int, width: int) -> PersonDetections:
         return cls(
             frame_index=frame_index,
             track_ids=np.zeros((0,), np.int64),
@@ -84,4 +85,3 @@ class SilhouetteSequence:
         from gaitpipe.silhouette.normalize import to_model_input
 
         return to_model_input(self.frames)
-

@@ -1,4 +1,5 @@
 """Cutting long tracks into equal windows, so memory stays bounded when embedding long videos."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Shared test fixtures: where the real CASIA-B data lives, and skips when it is absent."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ CASIAB_VIDEOS = SHARED / "data" / "casiab-videos"
 
 def _no_casiab(missing: Path) -> str:
     """Skip reason: which real-data file is missing, why it is not shipped, and how to point at it."""
-    return (f"real CASIA-B data not found at {missing}: its licence forbids shipping it with gaitpipe; "
-            "set GAITPIPE_SHARED to the folder that holds data/casiab and data/casiab-videos")
+    return (
+        f"real CASIA-B data not found at {missing}: its licence forbids shipping it with gaitpipe; "
+        "set GAITPIPE_SHARED to the folder that holds data/casiab and data/casiab-videos"
+    )
 
 
 @pytest.fixture(scope="session")

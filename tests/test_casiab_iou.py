@@ -10,6 +10,7 @@ aligned by the best frame offset (the official sequences drop partial-body frame
 frames we have no silhouette for count as IoU 0. Required: mean IoU >= 0.90, no clip below
 0.80. ``benchmarks/casiab_iou.py --via-extract`` prints the same table.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,14 @@ def test_extract_silhouettes_match_official_casiab(casiab_videos, casiab_pack, t
     clips = _clips(casiab_videos)
     assert len(clips) >= 10
     out = tmp_path / "sils"
-    assert main(["extract-silhouettes", str(casiab_videos), "--out", str(out), "--segmenter", "bgsub", "--workers", "2"]) == 0
+    assert (
+        main(["extract-silhouettes", str(casiab_videos), "--out", str(out), "--segmenter", "bgsub", "--workers", "2"])
+        == 0
+    )
     keys = {k for _, k in clips}
-    refs = read_pack_sequences(casiab_pack, subjects={k[0] for k in keys}, conditions={k[1] for k in keys}, views={"090"})
+    refs = read_pack_sequences(
+        casiab_pack, subjects={k[0] for k in keys}, conditions={k[1] for k in keys}, views={"090"}
+    )
     rows = []
     for path, (subject, cond, view) in clips:
         frames = pickle.loads((out / subject / cond / view / f"{view}.pkl").read_bytes())

@@ -1,4 +1,5 @@
 """gaitpipe weight files: round trip, fp16 storage, safe loading, fingerprints, clear errors; lookup (gaitpipe.hub)."""
+
 from __future__ import annotations
 
 import json
@@ -41,13 +42,30 @@ def frames():
 
 def test_round_trip_is_exact_and_meta_complete(tmp_path, gaitbase, frames):
     path = tmp_path / "gb.pt"
-    meta = {"training_data": "CASIA-B 001-074", "metrics": {"rank1_nm": 0.9}, "open_set": {"threshold": 0.62, "tar_at_far": {"0.01": 0.8}}}
+    meta = {
+        "training_data": "CASIA-B 001-074",
+        "metrics": {"rank1_nm": 0.9},
+        "open_set": {"threshold": 0.62, "tar_at_far": {"0.01": 0.8}},
+    }
     written = ckpt.save_checkpoint(path, gaitbase, meta=meta)
     model, loaded = ckpt.load_checkpoint(path)
     assert not model.training
     assert torch.equal(model.embed(frames), gaitbase.embed(frames))
-    for key in ("arch", "preset", "config", "input_size", "part_layout", "embed_dim", "parts", "training_data",
-                "metrics", "gaitpipe_version", "created", "fingerprint", "open_set"):
+    for key in (
+        "arch",
+        "preset",
+        "config",
+        "input_size",
+        "part_layout",
+        "embed_dim",
+        "parts",
+        "training_data",
+        "metrics",
+        "gaitpipe_version",
+        "created",
+        "fingerprint",
+        "open_set",
+    ):
         assert key in loaded, key
     assert loaded == written
     assert loaded["arch"] == "gaitbase" and loaded["preset"] == "gaitbase-casiab"
@@ -170,7 +188,9 @@ def test_resolve_default_and_load_encoder(tmp_path, monkeypatch, gaitbase, frame
     assert meta["path"] == str(wdir / "mine.pt") and not model.training
     assert torch.equal(model.embed(frames), gaitbase.embed(frames))
     rows = hub.describe_installed()
-    assert [r["name"] for r in rows] == ["mine"] and rows[0]["default"] and rows[0]["fingerprint"] == meta["fingerprint"]
+    assert (
+        [r["name"] for r in rows] == ["mine"] and rows[0]["default"] and rows[0]["fingerprint"] == meta["fingerprint"]
+    )
 
 
 def test_hstl_round_trip(tmp_path, frames):

@@ -1,4 +1,5 @@
 """The CLI's error contract: one line on stderr and a non-zero exit, whatever went wrong."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,23 @@ def test_bad_model_override_is_one_line(tmp_path, capsys):
     blob = np.zeros((4, 64, 64), np.uint8)
     blob[:, 10:50, 20:40] = 255
     pack = write_pack(tmp_path / "p.npz", [(f"{s:03d}", c, "090", blob) for s in (1, 2) for c in ("nm-01", "nm-02")])
-    code = main(["train", "--arch", "gaitbase-small", "--data", str(pack), "--train-subjects", "001-002",
-                 "--set", "retrieval_feature=\"pre-bn\"", "--iters", "1", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--arch",
+            "gaitbase-small",
+            "--data",
+            str(pack),
+            "--train-subjects",
+            "001-002",
+            "--set",
+            'retrieval_feature="pre-bn"',
+            "--iters",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     lines = _stderr_lines(capsys)
     assert code != 0 and len(lines) == 1 and "retrieval_feature must be one of fc, bnneck" in lines[0]
 

@@ -1,4 +1,5 @@
 """Settings declared once: YAML recipes and key=value overrides into TrainConfig, checked by name."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,22 +12,38 @@ from gaitpipe.errors import ConfigError
 
 def test_recipe_then_assignments_then_values(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("arch: gaitbase-small\ndata: pack.npz\niters: 100\nmilestones: [10, 20]\n"
-                      "model_overrides: {channels: [4, 8, 8, 8]}\nval_views: '054,090'\n")
-    c = build_config(TrainConfig, recipe=recipe, assignments=["iters=50", "lr=0.05", "amp=true", "train-subjects=001-004"],
-                     values={"iters": 7})
-    assert (c.arch, c.data, c.iters, c.lr, c.amp, c.train_subjects) == ("gaitbase-small", "pack.npz", 7, 0.05, True, "001-004")
+    recipe.write_text(
+        "arch: gaitbase-small\ndata: pack.npz\niters: 100\nmilestones: [10, 20]\n"
+        "model_overrides: {channels: [4, 8, 8, 8]}\nval_views: '054,090'\n"
+    )
+    c = build_config(
+        TrainConfig,
+        recipe=recipe,
+        assignments=["iters=50", "lr=0.05", "amp=true", "train-subjects=001-004"],
+        values={"iters": 7},
+    )
+    assert (c.arch, c.data, c.iters, c.lr, c.amp, c.train_subjects) == (
+        "gaitbase-small",
+        "pack.npz",
+        7,
+        0.05,
+        True,
+        "001-004",
+    )
     assert c.milestones == [10, 20] and c.model_overrides == {"channels": [4, 8, 8, 8]} and c.val_views == "054,090"
     assert build_config(TrainConfig, assignments=["arch=a", "data=d", "milestones=5,9", "lr=none"]).milestones == [5, 9]
 
 
-@pytest.mark.parametrize(("assignment", "message"), [
-    ("iter=5", "unknown setting 'iter' (did you mean iters?); known settings: arch, data,"),
-    ("iters=many", "iters must be an integer, got 'many'"),
-    ("amp=maybe", "amp must be true or false, got 'maybe'"),
-    ("milestones=1,x", "milestones must be a list of integers"),
-    ("iters", "expected key=value, got 'iters'"),
-])
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("iter=5", "unknown setting 'iter' (did you mean iters?); known settings: arch, data,"),
+        ("iters=many", "iters must be an integer, got 'many'"),
+        ("amp=maybe", "amp must be true or false, got 'maybe'"),
+        ("milestones=1,x", "milestones must be a list of integers"),
+        ("iters", "expected key=value, got 'iters'"),
+    ],
+)
 def test_bad_keys_and_values_are_one_clear_line(assignment, message):
     with pytest.raises(ConfigError) as err:
         build_config(TrainConfig, assignments=["arch=a", "data=d", assignment])

@@ -1,4 +1,5 @@
 """Datasets: OpenGait layout, split files, P x K sampling, frame sampling, safe pickles, packs."""
+
 from __future__ import annotations
 
 import json
@@ -202,8 +203,12 @@ def test_restricted_unpickler_reads_real_arrays(tmp_path, protocol):
 # ------------------------------------------------------------------------------------ packs
 @pytest.mark.parametrize("name", ["tiny.npz", "tiny.npz.xz"])
 def test_packed_reader_on_a_tiny_pack(tmp_path, name):
-    seqs = [(s, c, v, _frames(i, t=3 + i)) for i, (s, c, v) in enumerate(
-        [("001", "nm-01", "000"), ("001", "bg-01", "090"), ("002", "nm-01", "000"), ("003", "cl-02", "180")])]
+    seqs = [
+        (s, c, v, _frames(i, t=3 + i))
+        for i, (s, c, v) in enumerate(
+            [("001", "nm-01", "000"), ("001", "bg-01", "090"), ("002", "nm-01", "000"), ("003", "cl-02", "180")]
+        )
+    ]
     path = write_pack(tmp_path / name, seqs)
     src = open_source(path)
     assert isinstance(src, PackedSource) and len(src) == 4
@@ -230,12 +235,24 @@ def test_packed_reader_rejects_bad_files(tmp_path):
     np.savez(p, bits=np.zeros((3, 64, 8), np.uint8))
     with pytest.raises(InputError, match="missing"):
         open_source(p)
-    np.savez(p, bits=np.zeros((3, 64, 8), np.uint8), offsets=np.array([0, 5]), subject=np.array(["1"]),
-             cond=np.array(["nm-01"]), view=np.array(["000"]))
+    np.savez(
+        p,
+        bits=np.zeros((3, 64, 8), np.uint8),
+        offsets=np.array([0, 5]),
+        subject=np.array(["1"]),
+        cond=np.array(["nm-01"]),
+        view=np.array(["000"]),
+    )
     with pytest.raises(InputError, match="inconsistent"):
         open_source(p)
     # object arrays would need pickle: refused (allow_pickle=False)
-    np.savez(p, bits=np.zeros((3, 64, 8), np.uint8), offsets=np.array([0, 3]), subject=np.array([{"x": 1}], dtype=object),
-             cond=np.array(["nm-01"]), view=np.array(["000"]))
+    np.savez(
+        p,
+        bits=np.zeros((3, 64, 8), np.uint8),
+        offsets=np.array([0, 3]),
+        subject=np.array([{"x": 1}], dtype=object),
+        cond=np.array(["nm-01"]),
+        view=np.array(["000"]),
+    )
     with pytest.raises(InputError):
         open_source(p)

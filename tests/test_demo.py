@@ -1,4 +1,5 @@
 """``gaitpipe demo``: the shipped examples, the demo end to end, its exit status and the renderer fallback."""
+
 from __future__ import annotations
 
 import contextlib

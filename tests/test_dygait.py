@@ -1,4 +1,5 @@
 """DyGait: the dynamic branch, LTA's temporal stride, shapes, padding invariance, parameter counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -92,7 +93,9 @@ def test_config_validation():
         DyGaitConfig(channels=(8, 16))
 
 
-@pytest.mark.parametrize("preset,parts,dim", [("dygait-casiab", 32, 128), ("dygait-oumvlp", 31, 256), ("dygait-small", 16, 64)])
+@pytest.mark.parametrize(
+    "preset,parts,dim", [("dygait-casiab", 32, 128), ("dygait-oumvlp", 31, 256), ("dygait-small", 16, 64)]
+)
 def test_presets_param_counts(preset: str, parts: int, dim: int):
     with torch.device("meta"):  # shapes only: no memory, no init time
         model = create_model(preset)

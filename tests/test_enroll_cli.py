@@ -5,6 +5,7 @@ the plumbing, not accuracy; accuracy is tests/test_enroll_identify_casiab.py). T
 real video use the shipped synthetic walkers in examples/ (and clips cut from them); one more
 reads the real CASIA-B empty room from ../shared and skips when that data is absent.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,9 @@ def assert_clean_error(code: int, err: str, pattern: str) -> None:
 
 
 def test_missing_video_and_missing_gallery(capsys, tmp_path, tiny_weights):
-    code, _, err = cli(capsys, "enroll", tmp_path / "nope.mp4", "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g")
+    code, _, err = cli(
+        capsys, "enroll", tmp_path / "nope.mp4", "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g"
+    )
     assert_clean_error(code, err, "video not found")
     clip = tmp_path / "clip.avi"
     clip.write_bytes(b"\0" * 100)
@@ -78,14 +81,16 @@ def test_gallery_of_another_encoder_is_refused(capsys, tmp_path, tiny_weights):
 
 def test_gallery_of_other_installed_weights_names_them(capsys, tmp_path, tiny_weights, monkeypatch):
     """After a change of default encoder, the error says which installed weights built the gallery."""
-    from gaitpipe.models import create_model
     from gaitpipe.hub import WEIGHTS_DIR_ENV
+    from gaitpipe.models import create_model
     from gaitpipe.models.checkpoint import read_meta, save_checkpoint
 
     wdir = tmp_path / "w"
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(wdir))
     torch.manual_seed(1)
-    older = save_checkpoint(wdir / "older-model.pt", create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides()))
+    older = save_checkpoint(
+        wdir / "older-model.pt", create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
+    )
     (wdir / "broken.pt").write_bytes(b"not a checkpoint")  # unreadable files are passed over
     g = Gallery.open(tmp_path / "g", create=True)
     g.enroll("someone", np.ones((16, 16), np.float32), encoder=older["fingerprint"])
@@ -104,7 +109,14 @@ def test_gallery_commands_and_unknown_id_on_remove(capsys, tmp_path):
     rng = np.random.default_rng(0)
     for name in ("ann", "bob"):
         for k in range(2):
-            g.enroll(name, rng.normal(size=(16, 256)), encoder="enc:1", video=f"/v/{name}{k}.avi", video_sha256=f"{name}{k}", track=1)
+            g.enroll(
+                name,
+                rng.normal(size=(16, 256)),
+                encoder="enc:1",
+                video=f"/v/{name}{k}.avi",
+                video_sha256=f"{name}{k}",
+                track=1,
+            )
     g.close()
     G = ["--gallery", tmp_path / "g"]
     code, out, _ = cli(capsys, "gallery", "list", "--json", *G)
@@ -139,7 +151,9 @@ def test_gallery_commands_and_unknown_id_on_remove(capsys, tmp_path):
 def test_corrupt_video_is_refused(capsys, tmp_path, tiny_weights):
     bad = tmp_path / "broken.avi"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
-    code, _, err = cli(capsys, "enroll", bad, "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g", *BGSUB)
+    code, _, err = cli(
+        capsys, "enroll", bad, "--id", "a", "--weights", tiny_weights, "--gallery", tmp_path / "g", *BGSUB
+    )
     assert_clean_error(code, err, "not a readable video")
     assert not (tmp_path / "g").exists()  # a refused video leaves no gallery behind
 
@@ -180,8 +194,20 @@ def example_scene(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_no_person_is_refused(capsys, tmp_path, tiny_weights, example_scene):
-    code, _, err = cli(capsys, "enroll", example_scene["empty"], "--id", "ghost", "--weights", tiny_weights,
-                       "--gallery", tmp_path / "g", *BGSUB, "--background", example_scene["background"])
+    code, _, err = cli(
+        capsys,
+        "enroll",
+        example_scene["empty"],
+        "--id",
+        "ghost",
+        "--weights",
+        tiny_weights,
+        "--gallery",
+        tmp_path / "g",
+        *BGSUB,
+        "--background",
+        example_scene["background"],
+    )
     assert_clean_error(code, err, "no person found walking in")
     assert not (tmp_path / "g").exists()
 
@@ -189,14 +215,38 @@ def test_no_person_is_refused(capsys, tmp_path, tiny_weights, example_scene):
 def test_no_person_in_the_real_empty_room(capsys, tmp_path, tiny_weights, casiab_videos):
     """Real camera noise in an empty CASIA-B room must not be taken for a walker."""
     empty = casiab_videos / "001-bkgrd-090.avi"  # the empty room
-    code, _, err = cli(capsys, "enroll", empty, "--id", "ghost", "--weights", tiny_weights, "--gallery", tmp_path / "g",
-                       *BGSUB, "--background", empty)
+    code, _, err = cli(
+        capsys,
+        "enroll",
+        empty,
+        "--id",
+        "ghost",
+        "--weights",
+        tiny_weights,
+        "--gallery",
+        tmp_path / "g",
+        *BGSUB,
+        "--background",
+        empty,
+    )
     assert_clean_error(code, err, "no person found walking in")
 
 
 def test_too_short_walk_is_refused(capsys, tmp_path, tiny_weights, example_scene):
-    code, _, err = cli(capsys, "enroll", example_scene["short"], "--id", "brief", "--weights", tiny_weights,
-                       "--gallery", tmp_path / "g", *BGSUB, "--background", example_scene["background"])
+    code, _, err = cli(
+        capsys,
+        "enroll",
+        example_scene["short"],
+        "--id",
+        "brief",
+        "--weights",
+        tiny_weights,
+        "--gallery",
+        tmp_path / "g",
+        *BGSUB,
+        "--background",
+        example_scene["background"],
+    )
     assert_clean_error(code, err, "has only 12 usable silhouettes")
     assert not (tmp_path / "g").exists()
 

@@ -9,6 +9,7 @@ encoder, the gallery.
 Uses the default weights shipped with gaitpipe (a checkout without them fails) and the real
 videos in ../shared (fixture ``casiab_videos``; skipped when that data is absent).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -52,8 +53,18 @@ def test_enrol_nm01_identify_other_walks(tmp_path, casiab_videos, trained_weight
         out = pipe.identify(video(casiab_videos, s, c), gallery=gallery, top_k=4)
         main = max(out.walkers, key=lambda w: w.walker.frames)  # the walker of the clip
         m = main.result.matches
-        rows.append((s, c, main.walker.frames, m[0].identity, m[0].score, m[1].identity if len(m) > 1 else "-",
-                     m[1].score if len(m) > 1 else float("nan"), main.result.decision))
+        rows.append(
+            (
+                s,
+                c,
+                main.walker.frames,
+                m[0].identity,
+                m[0].score,
+                m[1].identity if len(m) > 1 else "-",
+                m[1].score if len(m) > 1 else float("nan"),
+                main.result.decision,
+            )
+        )
     with capsys.disabled():
         print(f"\nweights {trained_weights.name}, segmenter {SEGMENTER}, threshold {pipe.threshold:.3f}")
         print(f"{'subject':>7} {'walk':>6} {'frames':>6} {'top-1':>6} {'score':>6} {'2nd':>5} {'score':>6}  decision")
@@ -61,5 +72,7 @@ def test_enrol_nm01_identify_other_walks(tmp_path, casiab_videos, trained_weight
             print(f"{s:>7} {c:>6} {n:>6} {t1:>6} {s1:6.3f} {t2:>5} {s2:6.3f}  {d}{'' if t1 == s else '   <- wrong'}")
     nm_wrong = [(s, c, t1) for s, c, _, t1, *_ in rows[: len(NM_PROBES)] if t1 != s]
     assert not nm_wrong, f"normal-walk probes identified wrongly: {nm_wrong}"
-    bgcl_correct = sum(t1 == s for s, c, _, t1, *_ in rows[len(NM_PROBES):])
-    assert bgcl_correct >= BG_CL_MIN_CORRECT, f"bag/coat: {bgcl_correct}/4 top-1 correct, expected >= {BG_CL_MIN_CORRECT}"
+    bgcl_correct = sum(t1 == s for s, c, _, t1, *_ in rows[len(NM_PROBES) :])
+    assert bgcl_correct >= BG_CL_MIN_CORRECT, (
+        f"bag/coat: {bgcl_correct}/4 top-1 correct, expected >= {BG_CL_MIN_CORRECT}"
+    )

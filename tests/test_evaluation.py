@@ -1,4 +1,5 @@
 """Evaluation metrics on tiny cases computed by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,9 @@ def test_rank_metrics_cmc_map_minp_by_hand():
     # a query with no true match is left out (torchreid); exclusion removes gallery items
     m2 = rank_metrics(np.array([[0.1, 0.2], [0.1, 0.2]]), ["A", "Z"], ["A", "B"], max_rank=2)
     assert m2["num_valid_queries"] == 1 and m2["cmc"] == pytest.approx([100, 100])
-    m3 = rank_metrics(np.array([[0.1, 0.2, 0.3]]), ["A"], ["A", "B", "A"], max_rank=3,
-                      exclude=np.array([[True, False, False]]))
+    m3 = rank_metrics(
+        np.array([[0.1, 0.2, 0.3]]), ["A"], ["A", "B", "A"], max_rank=3, exclude=np.array([[True, False, False]])
+    )
     assert m3["cmc"] == pytest.approx([0, 100, 100])  # the excluded nearest match does not count
 
 

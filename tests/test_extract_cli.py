@@ -5,6 +5,7 @@ swinging arms and legs) crossing it from off-screen left to off-screen right, so
 background-subtraction segmenter (``--segmenter bgsub``) finds it and the walker is cut by the
 image border at both ends (those frames must be dropped).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def _background(seed: int = 0) -> np.ndarray:
     return cv2.GaussianBlur(bg, (3, 3), 0)
 
 
-def _draw_walker(img: np.ndarray, x: float, phase: float, colour=(40, 30, 140), height: int = 74, foot_y: int = 104) -> None:
+def _draw_walker(
+    img: np.ndarray, x: float, phase: float, colour=(40, 30, 140), height: int = 74, foot_y: int = 104
+) -> None:
     """A stick-and-blob walker whose feet touch ``foot_y`` and whose centre column is ``x``."""
     top = foot_y - height
     hip = (int(x), top + int(0.55 * height))
@@ -113,7 +116,9 @@ def _manifest(out: Path, key: str) -> dict:
 
 def test_layout_manifest_and_extras(clips, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    rc, stdout, err = _run([str(clips["good_dir"]), "--out", str(out), "--segmenter", "bgsub", "--png", "--preview", "--rgb"], capsys)
+    rc, stdout, err = _run(
+        [str(clips["good_dir"]), "--out", str(out), "--segmenter", "bgsub", "--png", "--preview", "--rgb"], capsys
+    )
     assert rc == 0, err
     assert "walk_a.avi" in stdout and "001-nm-01-090.avi" in stdout and "2 done" in stdout
 
@@ -230,8 +235,9 @@ def test_skip_unless_overwrite_and_workers(clips, tmp_path, capsys) -> None:
 
     # A redo that fails keeps the earlier complete result (nothing was written yet).
     stamp = pkl.stat().st_mtime_ns
-    rc, _, err = _run([str(clips["casiab"]), "--out", str(out), "--segmenter", "bgsub", "--overwrite",
-                       "--min-frames", "999"], capsys)
+    rc, _, err = _run(
+        [str(clips["casiab"]), "--out", str(out), "--segmenter", "bgsub", "--overwrite", "--min-frames", "999"], capsys
+    )
     assert rc != 0 and "too few" in err
     assert _manifest(out, "001-nm-01-090")["complete"] is True and pkl.stat().st_mtime_ns == stamp
 
@@ -277,9 +283,25 @@ def test_subprocess_bad_and_good_inputs_no_traceback(clips, tmp_path) -> None:
     out = tmp_path / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "gaitpipe", "extract-silhouettes", str(clips["corrupt"]), str(clips["missing"]),
-         str(clips["walk"]), "--out", str(out), "--segmenter", "bgsub", "--max-frames", "40"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gaitpipe",
+            "extract-silhouettes",
+            str(clips["corrupt"]),
+            str(clips["missing"]),
+            str(clips["walk"]),
+            "--out",
+            str(out),
+            "--segmenter",
+            "bgsub",
+            "--max-frames",
+            "40",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -322,8 +344,18 @@ def _best_aligned_iou(ours: np.ndarray, official: np.ndarray) -> float:
 def test_real_casiab_clip(casiab_videos, casiab_pack, tmp_path, capsys) -> None:
     clip = casiab_videos / "001-nm-01-090.avi"
     out = tmp_path / "out"
-    rc, stdout, err = _run([str(clip), "--out", str(out), "--segmenter", "bgsub", "--background",
-                            str(casiab_videos / "001-bkgrd-090.avi")], capsys)
+    rc, stdout, err = _run(
+        [
+            str(clip),
+            "--out",
+            str(out),
+            "--segmenter",
+            "bgsub",
+            "--background",
+            str(casiab_videos / "001-bkgrd-090.avi"),
+        ],
+        capsys,
+    )
     assert rc == 0, err
     sil = _load(out / "001" / "nm-01" / "090" / "090.pkl")
     m = _manifest(out, "001-nm-01-090")

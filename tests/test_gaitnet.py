@@ -1,4 +1,5 @@
 """GaitNet: feature split, decoder, cross-reconstruction learning, silhouette input, incremental average."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,7 +36,9 @@ def test_preset_split_sizes_and_shapes():
     assert out.extras["step_logits"].shape == (2, 3, 74)
     assert out.extras["reconstruction"].shape == (2, 4, 3, 64, 44)
     total = sum(p.numel() for p in model.parameters())
-    print(f"gaitnet: {total / 1e6:.2f} M parameters (decoder {sum(p.numel() for p in model.decoder.parameters()) / 1e6:.2f} M, training only)")
+    print(
+        f"gaitnet: {total / 1e6:.2f} M parameters (decoder {sum(p.numel() for p in model.decoder.parameters()) / 1e6:.2f} M, training only)"
+    )
     assert model.lstm.num_layers == 3 and model.lstm.hidden_size == 256
 
 

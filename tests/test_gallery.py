@@ -4,6 +4,7 @@ The crash and concurrency tests run real processes (``python -c``) that import o
 ``gaitpipe.gallery`` (no torch) and enrol precomputed embeddings; the crash test SIGKILLs them at
 random moments and then checks that every enrolment they reported as done is intact.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,18 @@ def centers() -> np.ndarray:
 def enrol_people(g: Gallery, centers: np.ndarray, per: int = 2) -> None:
     for i, c in enumerate(centers):
         for j in range(per):
-            g.enroll(f"person-{i}", emb(i * 10 + j, c), encoder=ENC, video=f"/v/{i}-{j}.avi",
-                     video_sha256=f"{i:02d}{j:02d}" * 16, track=1, frame_start=0, frame_end=50, frames=45, quality=0.9)
+            g.enroll(
+                f"person-{i}",
+                emb(i * 10 + j, c),
+                encoder=ENC,
+                video=f"/v/{i}-{j}.avi",
+                video_sha256=f"{i:02d}{j:02d}" * 16,
+                track=1,
+                frame_start=0,
+                frame_end=50,
+                frames=45,
+                quality=0.9,
+            )
 
 
 def test_flatten_parts_matches_models_flatten_for_search():
@@ -119,9 +130,9 @@ def test_remove_deletes_every_trace_and_files_are_owner_only(tmp_path, centers):
         enrol_people(g, centers)
         secret = g.embedding(g.enrolments("person-2")[0].id)
         raw = secret.astype("<f4").tobytes()
-        needles = [raw[o:o + 32] for o in range(0, len(raw), 1024)]  # pieces: blobs span pages
+        needles = [raw[o : o + 32] for o in range(0, len(raw), 1024)]  # pieces: blobs span pages
         vec = flatten_parts(secret).tobytes()
-        vec_needles = [vec[o:o + 32] for o in range(0, len(vec), 1024)]
+        vec_needles = [vec[o : o + 32] for o in range(0, len(vec), 1024)]
         before = _all_bytes(g.path)
         assert any(n in before for n in needles) and any(n in before for n in vec_needles)  # the search works
         assert g.remove("person-2") == 2
@@ -171,8 +182,14 @@ def test_approximate_indexes_agree_with_exact_search(tmp_path, kind):
     rng = np.random.default_rng(5)
     cs = rng.normal(size=(60, P, D)).astype(np.float32)
     g = Gallery.open(tmp_path / "g", create=True)
-    g.enroll_many([{"identity": f"id{i}", "embedding": cs[i] + 0.6 * rng.normal(size=(P, D))}
-                   for i in range(60) for _ in range(3)], encoder=ENC)
+    g.enroll_many(
+        [
+            {"identity": f"id{i}", "embedding": cs[i] + 0.6 * rng.normal(size=(P, D))}
+            for i in range(60)
+            for _ in range(3)
+        ],
+        encoder=ENC,
+    )
     probes = cs + 0.6 * rng.normal(size=cs.shape).astype(np.float32)
     exact = [m[0].identity for m in g.search(probes, top_k=1)]
     stats = g.rebuild(kind)
@@ -218,8 +235,13 @@ WORKER = textwrap.dedent(
 
 def _worker(path: Path, tag: str, n: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(path), tag, str(n)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(path), tag, str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _expected(tag: str, i: int) -> np.ndarray:

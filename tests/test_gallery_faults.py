@@ -3,6 +3,7 @@
 Missing/truncated index files, SIGKILL during remove, crash leftovers, template bit rot, a
 read-only gallery, verify changing modes, a full disk after the rows were committed.
 """
+
 from __future__ import annotations
 
 import errno
@@ -54,7 +55,7 @@ def cli(capsys, *args) -> tuple[int, str, str]:
 def needles(template: np.ndarray) -> list[bytes]:
     raw = template.astype("<f4").tobytes()
     vec = flatten_parts(template).tobytes()
-    return [b[o:o + 32] for b in (raw, vec) for o in range(0, len(b), 1024)]
+    return [b[o : o + 32] for b in (raw, vec) for o in range(0, len(b), 1024)]
 
 
 def all_bytes(root: Path) -> bytes:
@@ -127,8 +128,13 @@ REMOVER = textwrap.dedent(
 
 def _run_remover(path: Path, mode: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", REMOVER, str(path), mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", REMOVER, str(path), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _assert_no_trace_after_next_command(path: Path) -> None:
@@ -175,16 +181,22 @@ def test_remove_returns_with_no_trace_and_no_marker(tmp_path):
     g.remove("p1")
     g.close()
     assert not any(n in all_bytes(tmp_path / "g") for n in needles(secret))
-    assert sorted(p.name for p in (tmp_path / "g").iterdir() if not p.name.startswith("index")) == \
-        ["gallery.lock", "gallery.sqlite"]
+    assert sorted(p.name for p in (tmp_path / "g").iterdir() if not p.name.startswith("index")) == [
+        "gallery.lock",
+        "gallery.sqlite",
+    ]
 
 
 # -- 3: crash leftovers are reported by verify and removed on open -----------------------------
 def test_crash_leftovers_reported_then_cleaned_on_open(tmp_path):
     make_gallery(tmp_path / "g").close()
     root = tmp_path / "g"
-    junk = [".index-5-0badc0de.faiss.tmp-123-abcd", "index-5-0badc0de.faiss.tmp", "index.json.tmp-beef",
-            "index-1-00ff00ff.faiss"]
+    junk = [
+        ".index-5-0badc0de.faiss.tmp-123-abcd",
+        "index-5-0badc0de.faiss.tmp",
+        "index.json.tmp-beef",
+        "index-1-00ff00ff.faiss",
+    ]
     for name in junk:
         (root / name).write_bytes(b"x" * 10)
     with Gallery.open(root, read_only=True) as g:
@@ -246,8 +258,15 @@ def read_only_gallery(tmp_path, monkeypatch):
     make_gallery(tmp_path / "src").close()
     ro = tmp_path / "ro"
     ro.mkdir()
-    mounted = subprocess.run(f"mount --bind {tmp_path / 'src'} {ro} && mount -o remount,ro,bind {ro}",
-                             shell=True, capture_output=True, check=False).returncode == 0
+    mounted = (
+        subprocess.run(
+            f"mount --bind {tmp_path / 'src'} {ro} && mount -o remount,ro,bind {ro}",
+            shell=True,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     if not mounted:
         subprocess.run(["umount", "-l", str(ro)], capture_output=True, check=False)
         real_open = os.open

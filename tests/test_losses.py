@@ -1,4 +1,5 @@
 """Losses on tiny cases computed by hand."""
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,9 @@ def test_triplet_is_zero_when_separated_and_averages_over_parts():
 def test_triplet_chunking_does_not_change_the_result():
     torch.manual_seed(0)
     x, y = torch.randn(8, 5, 3), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    assert TripletLoss(part_chunk=2)(x, y)[0].item() == pytest.approx(TripletLoss(part_chunk=16)(x, y)[0].item(), rel=1e-6)
+    assert TripletLoss(part_chunk=2)(x, y)[0].item() == pytest.approx(
+        TripletLoss(part_chunk=16)(x, y)[0].item(), rel=1e-6
+    )
 
 
 def test_cross_entropy_scale_and_smoothing_by_hand():

@@ -1,4 +1,5 @@
 """GaitNet losses on hand-made outputs: weights, pair selection, values, errors."""
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,9 @@ def test_incremental_identity_matches_manual_sum():
     for i in range(2):
         L = int(lengths[i])
         norm = sum(t * t for t in range(1, L + 1))
-        expected += sum((t + 1) ** 2 / norm * F.cross_entropy(logits[i, t : t + 1], labels[i : i + 1]) for t in range(L))
+        expected += sum(
+            (t + 1) ** 2 / norm * F.cross_entropy(logits[i, t : t + 1], labels[i : i + 1]) for t in range(L)
+        )
     got = incremental_identity_loss(logits, labels, lengths)
     assert math.isclose(float(got), float(expected) / 2, rel_tol=1e-5)
 

@@ -4,6 +4,7 @@ Shape/gradient/padding checks run on a tiny model of each preset's structure (th
 ``tiny_overrides()``: channels narrowed, same layout), so all of them together stay fast on a 2-core CPU; parameter counts are
 checked on the full-size presets (built on the meta device: no memory, no init time).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,7 +95,9 @@ def test_every_parameter_gets_a_gradient(model):
                 loss = loss + value.square().mean()
         model.zero_grad(set_to_none=True)
         loss.backward()
-        missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+        missing = [
+            n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+        ]
         assert not missing, f"no gradient for {missing[:5]}"
     finally:
         model.eval()
@@ -169,8 +172,9 @@ def test_channels_last_keeps_embeddings(model):
     ref = model.embed(x)
     cl = copy.deepcopy(model).use_channels_last()
     convs = [m.weight for m in cl.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
-    assert convs and all(w.is_contiguous(memory_format=torch.channels_last if w.dim() == 4 else torch.channels_last_3d)
-                         for w in convs)
+    assert convs and all(
+        w.is_contiguous(memory_format=torch.channels_last if w.dim() == 4 else torch.channels_last_3d) for w in convs
+    )
     torch.testing.assert_close(cl.embed(x), ref, atol=1e-4, rtol=1e-4)
 
 
@@ -197,7 +201,9 @@ def test_parameter_counts(name):
     m = full_size(name)
     without = m.num_parameters(include_classifier=False)
     total = m.num_parameters()
-    print(f"\n{name:<18} {without / 1e6:7.2f} M without classifier, {total / 1e6:7.2f} M total, {m.parts} parts x {m.embed_dim}")
+    print(
+        f"\n{name:<18} {without / 1e6:7.2f} M without classifier, {total / 1e6:7.2f} M total, {m.parts} parts x {m.embed_dim}"
+    )
     assert 0 < without <= total
     if name in PUBLISHED_PARAMS:
         ref = PUBLISHED_PARAMS[name]

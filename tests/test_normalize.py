@@ -4,6 +4,7 @@ Most cases use a foreground exactly 64 rows tall: the row crop is then 64 high, 
 height 64 keeps the width (``int(64 * w / 64) == w``) and leaves pixels untouched, so column
 masses, centres and output columns can be worked out by hand.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -319,7 +320,7 @@ def test_geometry_apply_aligns_rgb_with_silhouette() -> None:
         # Masking an arbitrary image then applying the geometry puts colour only where the
         # silhouette is (up to cubic ringing at the boundary, hence the eroded comparison).
         image = rng.integers(50, 256, mask.shape + (3,), dtype=np.uint8)
-        masked = (image.astype(np.float32) * (mask[..., None] / 255.0))
+        masked = image.astype(np.float32) * (mask[..., None] / 255.0)
         crop = g.apply(masked)
         inside = cv2.erode((frame == 255).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         outside = cv2.dilate((frame > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0

@@ -3,6 +3,7 @@
 Uses a tiny GaitBase (same structure, few channels) saved as a real weights file, and synthetic
 silhouette sequences, so no segmenter or trained weights are needed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,9 +76,12 @@ def test_long_tracks_are_windowed_and_windows_averaged(tiny_weights):
     seq = walker(3, 25, 4)
     windowed = Pipeline(weights=str(path), device="cpu", window=10, batch_frames=12).embed_sequences([seq])[0]
     assert windowed.windows == 3
-    parts = [Pipeline(weights=str(path), device="cpu").embed_sequences(
-        [SilhouetteSequence(3, seq.frames[a:b], seq.frame_indices[a:b], seq.boxes[a:b])])[0].embedding
-        for a, b in split_windows(25, 10)]
+    parts = [
+        Pipeline(weights=str(path), device="cpu")
+        .embed_sequences([SilhouetteSequence(3, seq.frames[a:b], seq.frame_indices[a:b], seq.boxes[a:b])])[0]
+        .embedding
+        for a, b in split_windows(25, 10)
+    ]
     np.testing.assert_allclose(windowed.embedding, np.mean(parts, axis=0), rtol=1e-4, atol=1e-5)
 
 
@@ -105,7 +109,9 @@ def test_enrol_picks_the_main_walker_or_the_asked_track(tiny_weights, tmp_path, 
     clip.write_bytes(b"not decoded here")
     res = pipe.enroll(clip, "ann", gallery=tmp_path / "g")
     assert res.walker.track_id == 9 and sorted(res.other_tracks) == [4, 5]  # longest usable track
-    assert res.enrolment.frames == 60 and res.enrolment.frame_start == 10 and res.enrolment.encoder == meta["fingerprint"]
+    assert (
+        res.enrolment.frames == 60 and res.enrolment.frame_start == 10 and res.enrolment.encoder == meta["fingerprint"]
+    )
     res = pipe.enroll(clip, "ann", gallery=tmp_path / "g", track=4)
     assert res.walker.track_id == 4
     with pytest.raises(InputError, match="no usable track 7 .* usable tracks: 9 \\(60 frames\\)"):

@@ -1,5 +1,6 @@
 """`gaitpipe weights calibrate` and `weights install`: validation + open-set figures into the weights,
 then a weights folder with a MANIFEST.json naming the default."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import torch
 
 from gaitpipe.cli.app import main
 from gaitpipe.data.packed import write_pack
-from gaitpipe.models import create_model
 from gaitpipe.hub import default_weights
+from gaitpipe.models import create_model
 from gaitpipe.models.checkpoint import load_checkpoint, read_meta, save_checkpoint
 
 CONDS = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02"]
@@ -28,12 +29,22 @@ def _walker(subject: int, cond: int, view: int, t: int = 6) -> np.ndarray:
 
 
 def test_calibrate_then_install(tmp_path, monkeypatch, capsys):
-    pack = write_pack(tmp_path / "val.npz", [(f"{s:03d}", c, v, _walker(s, ci, vi)) for s in range(1, 5)
-                                           for ci, c in enumerate(CONDS) for vi, v in enumerate(VIEWS)])
+    pack = write_pack(
+        tmp_path / "val.npz",
+        [
+            (f"{s:03d}", c, v, _walker(s, ci, vi))
+            for s in range(1, 5)
+            for ci, c in enumerate(CONDS)
+            for vi, v in enumerate(VIEWS)
+        ],
+    )
     torch.manual_seed(0)
     weights = tmp_path / "run.pt"
-    save_checkpoint(weights, create_model("gaitbase-small", channels=[4, 8, 8, 8], embed_dim=8, num_classes=4),
-                    meta={"training_data": {"train_subjects": "none (test)"}, "training": {"iterations": 0}})
+    save_checkpoint(
+        weights,
+        create_model("gaitbase-small", channels=[4, 8, 8, 8], embed_dim=8, num_classes=4),
+        meta={"training_data": {"train_subjects": "none (test)"}, "training": {"iterations": 0}},
+    )
     fingerprint = read_meta(weights)["fingerprint"]
 
     assert main(["weights", "calibrate", str(weights), "--data", str(pack), "--subjects", "001-004"]) == 0
@@ -41,7 +52,11 @@ def test_calibrate_then_install(tmp_path, monkeypatch, capsys):
     assert "validation rank-1" in out and "open set: threshold" in out
     meta = read_meta(weights)
     assert meta["fingerprint"] == fingerprint  # metadata changed, weights did not
-    assert set(meta["metrics"]["validation"]["rank1"]) == set(meta["metrics"]["validation"]["rank1_cosine"]) >= {"NM", "BG", "CL", "mean"}
+    assert (
+        set(meta["metrics"]["validation"]["rank1"])
+        == set(meta["metrics"]["validation"]["rank1_cosine"])
+        >= {"NM", "BG", "CL", "mean"}
+    )
     cal = meta["open_set"]
     assert -1 <= cal["threshold"] <= 1 and cal["subjects"] == 4 and cal["genuine_pairs"] == 4 * (20 * 19 // 2)
 
@@ -52,7 +67,10 @@ def test_calibrate_then_install(tmp_path, monkeypatch, capsys):
     entry = manifest["weights"]["mine"]
     assert manifest["default"] == "mine" and default_weights() == installed
     assert entry["sha256"] == hashlib.sha256(installed.read_bytes()).hexdigest()
-    assert entry["open_set"]["threshold"] == cal["threshold"] and entry["validation_rank1"] == meta["metrics"]["validation"]["rank1"]
+    assert (
+        entry["open_set"]["threshold"] == cal["threshold"]
+        and entry["validation_rank1"] == meta["metrics"]["validation"]["rank1"]
+    )
     model, installed_meta = load_checkpoint(installed)
     assert installed_meta["stored_half"] is True and model.preset == "gaitbase-small"
 
@@ -64,7 +82,9 @@ def test_set_feature_copies_weights_with_bnneck_retrieval(tmp_path, capsys):
     model.bnnecks.bn1d.running_mean.uniform_(-1, 1)
     model.bnnecks.bn1d.running_var.uniform_(0.5, 2)
     source = tmp_path / "fc.pt"
-    save_checkpoint(source, model, meta={"open_set": {"threshold": 0.9}, "metrics": {"validation": {"rank1": {}}, "train": 1}})
+    save_checkpoint(
+        source, model, meta={"open_set": {"threshold": 0.9}, "metrics": {"validation": {"rank1": {}}, "train": 1}}
+    )
     dest = tmp_path / "bnneck.pt"
     assert main(["weights", "set-feature", str(source), "bnneck", "--out", str(dest)]) == 0
     assert "calibrate" in capsys.readouterr().out
@@ -106,8 +126,15 @@ def _tiny_gaitbase(num_classes: int = 4):
 
 
 def test_final_model_gets_its_recipes_calibration_not_a_measurement_on_training_subjects(tmp_path, capsys):
-    pack = write_pack(tmp_path / "val.npz", [(f"{s:03d}", c, v, _walker(s, ci, vi)) for s in range(1, 5)
-                                           for ci, c in enumerate(CONDS) for vi, v in enumerate(VIEWS)])
+    pack = write_pack(
+        tmp_path / "val.npz",
+        [
+            (f"{s:03d}", c, v, _walker(s, ci, vi))
+            for s in range(1, 5)
+            for ci, c in enumerate(CONDS)
+            for vi, v in enumerate(VIEWS)
+        ],
+    )
     torch.manual_seed(0)
     held_out = tmp_path / "held-out.pt"
     save_checkpoint(held_out, _tiny_gaitbase(), meta={"training_data": {"train_subjects": "005-009"}})
@@ -134,7 +161,9 @@ def test_final_model_gets_its_recipes_calibration_not_a_measurement_on_training_
 
 def test_calibration_transfer_and_flags_refuse_bad_input(tmp_path, capsys):
     a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
-    save_checkpoint(a, _tiny_gaitbase(), meta={"open_set": {"threshold": 0.5}, "metrics": {"validation": {"rank1": {}}}})
+    save_checkpoint(
+        a, _tiny_gaitbase(), meta={"open_set": {"threshold": 0.5}, "metrics": {"validation": {"rank1": {}}}}
+    )
     save_checkpoint(b, create_model("gaitbase-small", channels=[4, 8, 8, 16], embed_dim=8, num_classes=4))
     # free-text training data (imported weights) is no reason to refuse a calibration
     save_checkpoint(c, _tiny_gaitbase(), meta={"training_data": "OpenGait CASIA-B release, subjects 001-074"})
@@ -155,7 +184,9 @@ def test_weights_default_switches_the_manifest(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GAITPIPE_WEIGHTS_DIR", str(tmp_path / "w"))
     for name in ("first", "second"):
         src = tmp_path / f"{name}.pt"
-        save_checkpoint(src, _tiny_gaitbase(), meta={"training_data": {"train_subjects": "001-004", "split": "my-data"}})
+        save_checkpoint(
+            src, _tiny_gaitbase(), meta={"training_data": {"train_subjects": "001-004", "split": "my-data"}}
+        )
         assert main(["weights", "install", str(src), "--name", name]) == 0
     manifest = json.loads((tmp_path / "w" / "MANIFEST.json").read_text())
     assert manifest["default"] == "first" and "licence_note" not in manifest["weights"]["first"]  # not CASIA-B data

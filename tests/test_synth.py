@@ -1,4 +1,5 @@
 """The synthetic walker renderer: determinism, exact masks, identity signal, views, covariates, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def _person(i: int) -> Person:
 
 def _gei(person: Person, jitter: int = 0, view: float = 90, cov: Covariates = Covariates(), n: int = 30) -> np.ndarray:
     """Gait energy image (mean normalised GT silhouette over ~one gait cycle), in [0, 1]."""
-    clip = render_walk(Walk(person, view=view, jitter_seed=jitter, covariates=cov), n_frames=n, size=SIZE, black_background=True)
+    clip = render_walk(
+        Walk(person, view=view, jitter_seed=jitter, covariates=cov), n_frames=n, size=SIZE, black_background=True
+    )
     sil, _ = normalize_clip_masks(clip.masks[:, 0])
     assert len(sil) >= n // 2, "the walker should be fully in view for most of the clip"
     return sil.astype(np.float32).mean(0) / 255.0
@@ -120,8 +123,27 @@ def test_write_clip_roundtrip(tmp_path):
 
 def test_cli_writes_the_dataset_layout(tmp_path, capsys):
     out = tmp_path / "ds"
-    rc = main(["synth", "--people", "2", "--walks", "1", "--views", "90,180", "--bag", "--frames", "8",
-               "--size", "160x120", "--seed", "3", "--out", str(out), "--silhouettes"])
+    rc = main(
+        [
+            "synth",
+            "--people",
+            "2",
+            "--walks",
+            "1",
+            "--views",
+            "90,180",
+            "--bag",
+            "--frames",
+            "8",
+            "--size",
+            "160x120",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--silhouettes",
+        ]
+    )
     assert rc == 0
     names = sorted(p.name for p in (out / "videos").iterdir())
     # --bag adds two bag walks (bg-01/02), like CASIA-B; CASIA-B names so extract-silhouettes parses them.

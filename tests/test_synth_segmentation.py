@@ -5,6 +5,7 @@ mean IoU 0.94 (view 90), 0.89 (view 36), 0.92 (view 144) with the clip's own med
 0.97 / 0.96 (views 0 / 180) with an empty-scene image; crossing walkers 0.90-0.97 per frame
 outside the merge; a walker whose legs are hidden by a counter 0.93-0.97 per frame.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -43,7 +44,9 @@ def _person(i: int) -> Person:
 @pytest.mark.parametrize("view", [90, 36])
 def test_bgsub_iou_on_rendered_walker(view):
     clip = render_scene(Scene(walks=[Walk(_person(view), view=view)], n_frames=60, seed=view))
-    per_frame = [max(_matches(d, gt).values(), default=0.0) for d, gt in zip(_track(clip), clip.masks[:, 0]) if gt.sum() >= 300]
+    per_frame = [
+        max(_matches(d, gt).values(), default=0.0) for d, gt in zip(_track(clip), clip.masks[:, 0]) if gt.sum() >= 300
+    ]
     assert len(per_frame) >= 50
     assert np.mean(per_frame) >= MIN_MEAN_IOU, f"mean IoU {np.mean(per_frame):.3f}"
 
@@ -55,7 +58,11 @@ def test_bgsub_iou_frontal_walker_with_empty_scene(tmp_path):
     clip = render_scene(scene)
     bg = tmp_path / "empty.png"
     cv2.imwrite(str(bg), empty_frame(scene))
-    per_frame = [max(_matches(d, gt).values(), default=0.0) for d, gt in zip(_track(clip, background=str(bg)), clip.masks[:, 0]) if gt.sum() >= 300]
+    per_frame = [
+        max(_matches(d, gt).values(), default=0.0)
+        for d, gt in zip(_track(clip, background=str(bg)), clip.masks[:, 0])
+        if gt.sum() >= 300
+    ]
     assert len(per_frame) == len(clip)
     assert np.mean(per_frame) >= MIN_MEAN_IOU, f"mean IoU {np.mean(per_frame):.3f}"
 

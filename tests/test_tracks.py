@@ -1,4 +1,5 @@
 """TrackAssembler: drop rules, frame indices/boxes, short tracks, soft-masked RGB alignment."""
+
 from __future__ import annotations
 
 import cv2
@@ -29,7 +30,9 @@ def _box(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-def _dets(index: int, masks: list[np.ndarray], ids: list[int], boxes: list[np.ndarray] | None = None) -> PersonDetections:
+def _dets(
+    index: int, masks: list[np.ndarray], ids: list[int], boxes: list[np.ndarray] | None = None
+) -> PersonDetections:
     if not masks:
         return PersonDetections.empty(index, H, W)
     return PersonDetections(

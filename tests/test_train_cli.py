@@ -3,17 +3,17 @@
 Uses six real CASIA-B subjects (three views, first 16 frames) when ../shared is present,
 otherwise a synthetic set of walkers; a tiny GaitBase and a handful of iterations.
 """
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from conftest import CASIAB_PACK
 
 from gaitpipe.cli.app import main
 from gaitpipe.data.packed import write_pack
-
-from conftest import CASIAB_PACK
 
 CONDS = ("nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02")
 VIEWS = ("054", "090", "126")
@@ -39,17 +39,40 @@ def tiny_pack(tmp_path_factory):
         from gaitpipe.data.packed import PackedSource
 
         src = PackedSource(CASIAB_PACK, subjects=subjects)
-        seqs = [(s.subject, s.condition, s.view, src.load(i, np.arange(min(16, src.length(i)))))
-                for i, s in enumerate(src.sequences) if s.view in VIEWS]
+        seqs = [
+            (s.subject, s.condition, s.view, src.load(i, np.arange(min(16, src.length(i)))))
+            for i, s in enumerate(src.sequences)
+            if s.view in VIEWS
+        ]
     else:
-        seqs = [(s, c, v, _synthetic(si, ci, vi)) for si, s in enumerate(subjects)
-                for ci, c in enumerate(CONDS) for vi, v in enumerate(VIEWS)]
+        seqs = [
+            (s, c, v, _synthetic(si, ci, vi))
+            for si, s in enumerate(subjects)
+            for ci, c in enumerate(CONDS)
+            for vi, v in enumerate(VIEWS)
+        ]
     return write_pack(path, seqs)
 
 
 def _train(args):
-    return main(["train", "--arch", "gaitbase-small", *TINY, "--batch", "2x2", "--frames", "4", "--threads", "1",
-                 "--no-progress", "--train-subjects", "001-004", *args])
+    return main(
+        [
+            "train",
+            "--arch",
+            "gaitbase-small",
+            *TINY,
+            "--batch",
+            "2x2",
+            "--frames",
+            "4",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--train-subjects",
+            "001-004",
+            *args,
+        ]
+    )
 
 
 def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
@@ -60,8 +83,24 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
     from gaitpipe.models.checkpoint import load_checkpoint
 
     out = tmp_path / "run"
-    rc = _train(["--data", str(tiny_pack), "--iters", "5", "--save-every", "3", "--val-every", "3",
-                 "--val-subjects", "005-006", "--log-every", "1", "--out", str(out)])
+    rc = _train(
+        [
+            "--data",
+            str(tiny_pack),
+            "--iters",
+            "5",
+            "--save-every",
+            "3",
+            "--val-every",
+            "3",
+            "--val-subjects",
+            "005-006",
+            "--log-every",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     final = out / "gaitbase-small.pt"
     model, meta = load_checkpoint(final)
@@ -100,8 +139,24 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
     # evaluate --json, embeddings and CMC plot
     capsys.readouterr()
     npz, png = tmp_path / "emb.npz", tmp_path / "cmc.png"
-    rc = main(["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--json",
-               "--save-embeddings", str(npz), "--plot", str(png), "--device", "cpu"])
+    rc = main(
+        [
+            "evaluate",
+            "--weights",
+            str(final),
+            "--data",
+            str(tiny_pack),
+            "--subjects",
+            "005-006",
+            "--json",
+            "--save-embeddings",
+            str(npz),
+            "--plot",
+            str(png),
+            "--device",
+            "cpu",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     result = json.loads(captured.out)
@@ -115,8 +170,23 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
 
     # --amp (bf16 autocast on the CPU) embeds the same sequences to nearly the same vectors
     npz_amp = tmp_path / "emb-amp.npz"
-    rc = main(["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--json",
-               "--save-embeddings", str(npz_amp), "--device", "cpu", "--amp"])
+    rc = main(
+        [
+            "evaluate",
+            "--weights",
+            str(final),
+            "--data",
+            str(tiny_pack),
+            "--subjects",
+            "005-006",
+            "--json",
+            "--save-embeddings",
+            str(npz_amp),
+            "--device",
+            "cpu",
+            "--amp",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     with np.load(npz) as z, np.load(npz_amp) as za:
         a, b = z["embeddings"].reshape(60, -1), za["embeddings"].reshape(60, -1)
@@ -124,7 +194,9 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
         assert cos.min() > 0.99 and not np.array_equal(a, b)
 
     # the human-readable table
-    rc = main(["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--max-frames", "8"])
+    rc = main(
+        ["evaluate", "--weights", str(final), "--data", str(tiny_pack), "--subjects", "005-006", "--max-frames", "8"]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "NM" in text and "054" in text and "rank-1" in text
 
@@ -140,7 +212,10 @@ def test_cli_errors_are_one_line(tiny_pack, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "none.pt' not found" in err
-    assert main(["train", "--arch", "no-such-model", "--data", str(tiny_pack), "--iters", "1", "--out", str(tmp_path)]) != 0
+    assert (
+        main(["train", "--arch", "no-such-model", "--data", str(tiny_pack), "--iters", "1", "--out", str(tmp_path)])
+        != 0
+    )
     assert "unknown model" in capsys.readouterr().err
 
 
@@ -148,11 +223,47 @@ def test_train_gaitnet_with_its_own_losses(tmp_path, capsys):
     """GaitNet trains through the same CLI with its own losses (silhouettes from a pack -> 3 channels)."""
     from gaitpipe.models.checkpoint import load_checkpoint
 
-    pack = write_pack(tmp_path / "syn.npz", [(f"{s:03d}", c, v, _synthetic(s, ci, vi, t=6)) for s in range(1, 4)
-                                             for ci, c in enumerate(CONDS[:3]) for vi, v in enumerate(VIEWS[:2])])
-    rc = main(["train", "--arch", "gaitnet", "--set", "channels=[4,8,8,8]", "--set", "appearance_dim=8", "--set", "pose_dim=4",
-               "--set", "lstm_hidden=8", "--data", str(pack), "--train-subjects", "001-003", "--batch", "2x2", "--frames", "4",
-               "--iters", "2", "--threads", "1", "--no-progress", "--log-every", "1", "--out", str(tmp_path / "gn")])
+    pack = write_pack(
+        tmp_path / "syn.npz",
+        [
+            (f"{s:03d}", c, v, _synthetic(s, ci, vi, t=6))
+            for s in range(1, 4)
+            for ci, c in enumerate(CONDS[:3])
+            for vi, v in enumerate(VIEWS[:2])
+        ],
+    )
+    rc = main(
+        [
+            "train",
+            "--arch",
+            "gaitnet",
+            "--set",
+            "channels=[4,8,8,8]",
+            "--set",
+            "appearance_dim=8",
+            "--set",
+            "pose_dim=4",
+            "--set",
+            "lstm_hidden=8",
+            "--data",
+            str(pack),
+            "--train-subjects",
+            "001-003",
+            "--batch",
+            "2x2",
+            "--frames",
+            "4",
+            "--iters",
+            "2",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--log-every",
+            "1",
+            "--out",
+            str(tmp_path / "gn"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     records = [json.loads(line) for line in (tmp_path / "gn" / "train_log.jsonl").read_text().splitlines()]
     assert {"identity", "recon"} <= set(records[0]) and np.isfinite(records[-1]["loss"])
@@ -170,8 +281,22 @@ def test_evaluate_uses_the_default_weights(tiny_pack, capsys):
 
     default = default_weights()
     assert default is not None
-    rc = main(["evaluate", "--data", str(tiny_pack), "--subjects", "005-006", "--views", "054,090", "--max-frames", "4",
-               "--json", "--device", "cpu"])
+    rc = main(
+        [
+            "evaluate",
+            "--data",
+            str(tiny_pack),
+            "--subjects",
+            "005-006",
+            "--views",
+            "054,090",
+            "--max-frames",
+            "4",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert json.loads(captured.out)["weights"] == str(default)

@@ -1,4 +1,5 @@
 """Video input: files, image folders, stride/max_frames, rotation metadata, bad inputs, find_videos."""
+
 from __future__ import annotations
 
 import struct
@@ -107,7 +108,11 @@ def test_rotation_metadata_is_honoured(tmp_path, degrees):
     expected = rotate_frame(stored, degrees)
     assert np.abs(frames[0].image.astype(int) - expected.astype(int)).mean() < 2.0
     ys, xs = np.nonzero(frames[0].image[..., 0] > 200)
-    corner = {90: (0, expect_shape[1] - 1), 180: (expect_shape[0] - 1, expect_shape[1] - 1), 270: (expect_shape[0] - 1, 0)}[degrees]
+    corner = {
+        90: (0, expect_shape[1] - 1),
+        180: (expect_shape[0] - 1, expect_shape[1] - 1),
+        270: (expect_shape[0] - 1, 0),
+    }[degrees]
     assert abs(ys.mean() - corner[0]) < 12 and abs(xs.mean() - corner[1]) < 12
 
 

@@ -6,6 +6,7 @@ CASIA-B model definition) holding random weights, and compare our converted mode
 independent functional re-implementation of the original forward pass that reads the original
 keys directly. A wrong permutation or a swapped key makes them differ.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ import torch.nn.functional as F
 from gaitpipe.cli.app import main
 from gaitpipe.models import checkpoint as ckpt
 from gaitpipe.models import create_model
-
 
 # Tiny models gain nothing from threads (see conftest.one_torch_thread).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -83,7 +83,16 @@ def opengait_gaitbase_state(classes=74):
 
 
 def _bn(x, sd, prefix):
-    return F.batch_norm(x, sd[prefix + ".running_mean"], sd[prefix + ".running_var"], sd[prefix + ".weight"], sd[prefix + ".bias"], False, 0.0, 1e-5)
+    return F.batch_norm(
+        x,
+        sd[prefix + ".running_mean"],
+        sd[prefix + ".running_var"],
+        sd[prefix + ".weight"],
+        sd[prefix + ".bias"],
+        False,
+        0.0,
+        1e-5,
+    )
 
 
 def reference_gaitbase(sd, sils):
@@ -95,7 +104,11 @@ def reference_gaitbase(sd, sils):
         q = f"{p}layer{i}.0."
         out = F.relu(_bn(F.conv2d(x, sd[q + "conv1.weight"], stride=stride, padding=1), sd, q + "bn1"))
         out = _bn(F.conv2d(out, sd[q + "conv2.weight"], padding=1), sd, q + "bn2")
-        short = _bn(F.conv2d(x, sd[q + "downsample.0.weight"], stride=stride), sd, q + "downsample.1") if q + "downsample.0.weight" in sd else x
+        short = (
+            _bn(F.conv2d(x, sd[q + "downsample.0.weight"], stride=stride), sd, q + "downsample.1")
+            if q + "downsample.0.weight" in sd
+            else x
+        )
         x = F.relu(out + short)
     c = x.shape[1]
     x = x.reshape(n, s, *x.shape[1:]).max(1).values  # temporal max: [n, c, h, w]
@@ -129,7 +142,9 @@ def gaitbase_snapshot(tmp_path_factory):
 def test_import_opengait_gaitbase_matches_reference(capsys, tmp_path, gaitbase_snapshot):
     src, sd = gaitbase_snapshot
     out = tmp_path / "gb.pt"
-    code, stdout, stderr = _run(capsys, "weights", "import", src, "--arch", "gaitbase", "--out", out, "--training-data", "CASIA-B (test)")
+    code, stdout, stderr = _run(
+        capsys, "weights", "import", src, "--arch", "gaitbase", "--out", out, "--training-data", "CASIA-B (test)"
+    )
     assert code == 0, stderr
     assert "gaitbase-casiab" in stdout and "16 parts x 256" in stdout
     model, meta = ckpt.load_checkpoint(out, expect_arch="gaitbase")
@@ -197,16 +212,28 @@ def reference_hstl(sd, sils):
         x = x.max(2).values
         if proj:
             x = F.conv2d(x, sd[f"{name}.proj.conv.weight"])
-        return torch.cat([gem(r.reshape(n, r.shape[1], 1, -1), sd[f"{name}.hpp.{i}.p"]) for i, r in enumerate(x.split(split, 2))], -1)
+        return torch.cat(
+            [gem(r.reshape(n, r.shape[1], 1, -1), sd[f"{name}.hpp.{i}.p"]) for i, r in enumerate(x.split(split, 2))], -1
+        )
 
     def arme(x, name, split):
-        return F.leaky_relu(torch.cat([F.conv3d(r, sd[f"{name}.conv3d.{i}.conv3d.weight"], padding=1) for i, r in enumerate(x.split(split, 3))], 3))
+        return F.leaky_relu(
+            torch.cat(
+                [
+                    F.conv3d(r, sd[f"{name}.conv3d.{i}.conv3d.weight"], padding=1)
+                    for i, r in enumerate(x.split(split, 3))
+                ],
+                3,
+            )
+        )
 
     def fta(x, name):
         o1 = F.max_pool3d(x, (3, 1, 1), (3, 1, 1))
         o2 = F.max_pool3d(x, (5, 1, 1), (3, 1, 1), (1, 0, 0))
         ctx = (o1 + o2).mean((3, 4))
-        w = torch.stack([F.conv1d(ctx, sd[f"{name}.fcs.{k}.weight"], sd[f"{name}.fcs.{k}.bias"]) for k in range(2)]).softmax(0)
+        w = torch.stack(
+            [F.conv1d(ctx, sd[f"{name}.fcs.{k}.weight"], sd[f"{name}.fcs.{k}.bias"]) for k in range(2)]
+        ).softmax(0)
         return w[0][..., None, None] * o1 + w[1][..., None, None] * o2
 
     x = F.leaky_relu(F.conv3d(sils.unsqueeze(1), sd["arme1.0.conv3d.weight"], padding=1))
@@ -284,11 +311,15 @@ def test_wrong_arch_and_shape_errors_are_one_line(capsys, tmp_path, gaitbase_sna
     bad = dict(sd)
     bad["Backbone.forward_block.layer1.0.conv2.weight"] = torch.zeros(64, 32, 3, 3)
     torch.save({"model": bad}, tmp_path / "bad.pt")
-    code, _, err = _run(capsys, "weights", "import", tmp_path / "bad.pt", "--arch", "gaitbase", "--out", tmp_path / "x.pt")
+    code, _, err = _run(
+        capsys, "weights", "import", tmp_path / "bad.pt", "--arch", "gaitbase", "--out", tmp_path / "x.pt"
+    )
     assert code != 0 and err.count("\n") == 1
     assert "'backbone.layer1.0.conv2.weight' expected shape [64, 64, 3, 3], got [64, 32, 3, 3]" in err
 
-    code, _, err = _run(capsys, "weights", "import", src, "--arch", "gaitbase", "--preset", "hstl-casiab", "--out", tmp_path / "x.pt")
+    code, _, err = _run(
+        capsys, "weights", "import", src, "--arch", "gaitbase", "--preset", "hstl-casiab", "--out", tmp_path / "x.pt"
+    )
     assert code != 0 and "is a hstl model, not gaitbase" in err
 
     code, _, err = _run(capsys, "weights", "import", tmp_path / "missing.pt", "--arch", "gaitbase")
@@ -301,13 +332,29 @@ def test_list_shows_installed_weights(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv(ckpt.WEIGHTS_DIR_ENV, str(wdir))
     model = create_model("gaitbase-casiab", channels=(8, 16, 16, 32), embed_dim=16, num_classes=5)
     meta = ckpt.save_checkpoint(wdir / "tiny-gb.pt", model, meta={"training_data": "unit test"})
-    ckpt.save_checkpoint(wdir / "validated.pt", model, meta={
-        "training_data": {"train_subjects": "001-062"}, "open_set": {"threshold": 0.75694},
-        "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71}}}})
-    ckpt.save_checkpoint(wdir / "final.pt", model, meta={
-        "training_data": {"train_subjects": "001-074"}, "open_set": {"threshold": 0.75694},
-        "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71},
-                                   "transferred_from": {"file": "validated.pt", "train_subjects": "001-062"}}}})
+    ckpt.save_checkpoint(
+        wdir / "validated.pt",
+        model,
+        meta={
+            "training_data": {"train_subjects": "001-062"},
+            "open_set": {"threshold": 0.75694},
+            "metrics": {"validation": {"rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71}}},
+        },
+    )
+    ckpt.save_checkpoint(
+        wdir / "final.pt",
+        model,
+        meta={
+            "training_data": {"train_subjects": "001-074"},
+            "open_set": {"threshold": 0.75694},
+            "metrics": {
+                "validation": {
+                    "rank1": {"NM": 70.57, "BG": 66.59, "CL": 38.98, "mean": 58.71},
+                    "transferred_from": {"file": "validated.pt", "train_subjects": "001-062"},
+                }
+            },
+        },
+    )
     (wdir / "broken.pt").write_bytes(b"not a checkpoint")
     (wdir / "MANIFEST.json").write_text(json.dumps({"default": "tiny-gb"}))
     code, out, err = _run(capsys, "weights", "list", "--json")
@@ -361,8 +408,10 @@ def test_export_onnx_cli_gaitbase(capsys, tmp_path):
     assert code != 0 and "neither a weights file/name nor a model preset" in err
 
 
-@pytest.mark.parametrize("preset, extra", [("hstl-casiab", {}), ("dygait-casiab", {}), ("gaitnet", {}),
-                                           ("gaitnet", {"input_kind": "silhouette"})])
+@pytest.mark.parametrize(
+    "preset, extra",
+    [("hstl-casiab", {}), ("dygait-casiab", {}), ("gaitnet", {}), ("gaitnet", {"input_kind": "silhouette"})],
+)
 def test_export_onnx_other_architectures(tmp_path, preset, extra):
     from gaitpipe.models import list_models
     from gaitpipe.models.export import export_onnx

@@ -3,6 +3,7 @@
 Each command group lives in its own module and registers on :data:`app`; :func:`main` turns
 every :class:`~gaitpipe.errors.GaitpipeError` into one ``error: ...`` line and a non-zero exit.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -102,8 +103,11 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:  # a bug of ours: one line, the traceback only on request
         if os.environ.get("GAITPIPE_DEBUG"):
             raise
-        typer.echo(f"error: internal error ({type(exc).__name__}: {shorten(exc, 500)}); "
-                   "rerun with GAITPIPE_DEBUG=1 for the traceback", err=True)
+        typer.echo(
+            f"error: internal error ({type(exc).__name__}: {shorten(exc, 500)}); "
+            "rerun with GAITPIPE_DEBUG=1 for the traceback",
+            err=True,
+        )
         return 1
     # standalone_mode=False returns typer.Exit codes as ints and command return values otherwise.
     return result if isinstance(result, int) else 0

@@ -1,4 +1,5 @@
 """``gaitpipe enroll`` and ``gaitpipe identify``: thin wrappers over :class:`gaitpipe.pipeline.Pipeline`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,14 +13,27 @@ from gaitpipe.cli.options import SegmenterChoice
 from gaitpipe.utils.console import to_json
 
 
-def _pipeline(segmenter: SegmenterChoice, weights: Optional[str], device: Optional[str], stride: int, progress: bool,
-              seg_weights: Optional[str], background: Optional[str]):
+def _pipeline(
+    segmenter: SegmenterChoice,
+    weights: Optional[str],
+    device: Optional[str],
+    stride: int,
+    progress: bool,
+    seg_weights: Optional[str],
+    background: Optional[str],
+):
     from gaitpipe.pipeline import Pipeline
 
     opt.setup_cli_logging()  # the segmenter's one line about its backend goes to stderr
     options = {k: v for k, v in (("weights", seg_weights), ("background", background)) if v is not None}
-    return Pipeline(segmenter=segmenter.value, weights=weights, device=device, stride=stride, progress=progress,
-                    segmenter_options=options)
+    return Pipeline(
+        segmenter=segmenter.value,
+        weights=weights,
+        device=device,
+        stride=stride,
+        progress=progress,
+        segmenter_options=options,
+    )
 
 
 @app.command()
@@ -42,12 +56,22 @@ def enroll(
     res = pipe.enroll(video, identity, gallery=gallery, track=track, force=force)
     e, w = res.enrolment, res.walker
     if as_json:
-        typer.echo(to_json({"gallery": res.gallery, "enrolment": e.to_dict(), "walker": w.summary(),
-                            "other_tracks": res.other_tracks}))
+        typer.echo(
+            to_json(
+                {
+                    "gallery": res.gallery,
+                    "enrolment": e.to_dict(),
+                    "walker": w.summary(),
+                    "other_tracks": res.other_tracks,
+                }
+            )
+        )
         return
     typer.echo(f"enrolled {e.identity!r} as enrolment #{e.id} in {res.gallery}")
-    typer.echo(f"  track {w.track_id}: frames {w.frame_start}-{w.frame_end}, {w.frames} silhouettes used, "
-               f"quality {w.quality:.2f}" + (f", dropped {w.dropped}" if w.dropped else ""))
+    typer.echo(
+        f"  track {w.track_id}: frames {w.frame_start}-{w.frame_end}, {w.frames} silhouettes used, "
+        f"quality {w.quality:.2f}" + (f", dropped {w.dropped}" if w.dropped else "")
+    )
     if res.other_tracks:
         typer.echo(f"  other usable tracks not enrolled: {', '.join(map(str, res.other_tracks))} (use --track)")
 
@@ -65,11 +89,14 @@ def identify(
     device: Optional[str] = opt.device_option(),
     stride: int = opt.STRIDE,
     as_json: bool = opt.JSON,
-    render: Optional[Path] = typer.Option(None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."),
+    render: Optional[Path] = typer.Option(
+        None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."
+    ),
 ) -> None:
     """Rank the gallery's identities for every walker in CLIP ('unknown' below the threshold)."""
     res = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background).identify(
-        clip, gallery=gallery, top_k=top_k, threshold=threshold, render=render)
+        clip, gallery=gallery, top_k=top_k, threshold=threshold, render=render
+    )
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return

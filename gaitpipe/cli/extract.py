@@ -1,4 +1,5 @@
 """``gaitpipe extract-silhouettes``: videos -> OpenGait-layout silhouettes (thin CLI layer)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,9 @@ from gaitpipe.errors import InputError
 
 @app.command("extract-silhouettes")
 def extract_silhouettes_command(
-    paths: list[str] = typer.Argument(..., help="Video files and/or directories (searched recursively).", show_default=False),
+    paths: list[str] = typer.Argument(
+        ..., help="Video files and/or directories (searched recursively).", show_default=False
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (OpenGait layout).", show_default=False),
     segmenter: SegmenterChoice = opt.segmenter_option(),
     seg_weights: Optional[str] = opt.SEG_WEIGHTS,
@@ -26,13 +29,14 @@ def extract_silhouettes_command(
     min_frames: int = typer.Option(5, min=1, help="Tracks with fewer usable frames are not written."),
     png: bool = typer.Option(False, "--png", help="Also write every silhouette as a PNG."),
     preview: bool = typer.Option(False, "--preview", help="Write a contact sheet and a gait energy image per track."),
-    rgb: bool = typer.Option(False, "--rgb", help="Also write soft-masked RGB crops (<name>-rgb.pkl, T x 64 x 64 x 3)."),
+    rgb: bool = typer.Option(
+        False, "--rgb", help="Also write soft-masked RGB crops (<name>-rgb.pkl, T x 64 x 64 x 3)."
+    ),
     workers: int = typer.Option(1, min=1, help="Videos processed in parallel (processes)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos that are already extracted."),
 ) -> None:
     """Extract OpenGait-normalised silhouettes (64 x 64) of every walker in the videos."""
     from gaitpipe.extract import ExtractOptions, VideoResult, extract_silhouettes
-
     from gaitpipe.utils.console import progress_write
 
     opt.setup_cli_logging()  # let the segmenter say which backend it picked

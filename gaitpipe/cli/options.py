@@ -5,6 +5,7 @@ choices, same help, same validation) in every command. The library reports probl
 terms (a setting name such as ``keep_gallery``); :func:`error_message` adds the flag a CLI user
 has to change.
 """
+
 from __future__ import annotations
 
 import logging
@@ -106,25 +107,47 @@ def device_option(help_text: str = "Torch device: auto, cpu, cuda, cuda:N (defau
 
 
 def segmenter_option(default: SegmenterChoice = SegmenterChoice.auto) -> Any:
-    return typer.Option(default, "--segmenter",
-                        help="Person segmenter: auto (yolo when its weights are here, else bgsub), yolo, "
-                        "or bgsub (background subtraction, no weights needed).")
+    return typer.Option(
+        default,
+        "--segmenter",
+        help="Person segmenter: auto (yolo when its weights are here, else bgsub), yolo, "
+        "or bgsub (background subtraction, no weights needed).",
+    )
 
 
 SEG_WEIGHTS = typer.Option(None, "--seg-weights", help="YOLO-seg weights for the yolo segmenter (name or path).")
 BACKGROUND = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter.")
 TRACKER = typer.Option(None, "--tracker", help="Tracker linking detections across frames (default: bytetrack).")
-WEIGHTS = typer.Option(None, "--weights",
-                       help="Gait weights file or name in weights/ (default: the installed default weights).")
-GALLERY = typer.Option(None, "--gallery",
-                       help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory).")
+WEIGHTS = typer.Option(
+    None, "--weights", help="Gait weights file or name in weights/ (default: the installed default weights)."
+)
+GALLERY = typer.Option(
+    None, "--gallery", help="Gallery directory (default: $GAITPIPE_GALLERY, else the per-user data directory)."
+)
 STRIDE = typer.Option(1, "--stride", min=1, help="Use every Nth frame.")
-THRESHOLD = typer.Option(None, "--threshold", callback=_check_threshold,
-                         help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).")
+THRESHOLD = typer.Option(
+    None,
+    "--threshold",
+    callback=_check_threshold,
+    help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).",
+)
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
 
 __all__ = [
-    "BACKGROUND", "GALLERY", "JSON", "SEG_WEIGHTS", "STRIDE", "THRESHOLD", "TRACKER", "WEIGHTS", "FlagHints",
-    "SegmenterChoice", "TrackerChoice", "device_option", "error_message", "flag_for", "segmenter_option",
+    "BACKGROUND",
+    "GALLERY",
+    "JSON",
+    "SEG_WEIGHTS",
+    "STRIDE",
+    "THRESHOLD",
+    "TRACKER",
+    "WEIGHTS",
+    "FlagHints",
+    "SegmenterChoice",
+    "TrackerChoice",
+    "device_option",
+    "error_message",
+    "flag_for",
+    "segmenter_option",
     "setup_cli_logging",
 ]

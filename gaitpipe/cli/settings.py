@@ -5,6 +5,7 @@
 An option left out takes the recipe's value, else the dataclass default, so the settings are
 declared once, in the dataclass. Setting errors come back with the flags' spelling.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -33,15 +34,30 @@ def settings_command(cls: type[T], run: Callable[[T], None], *, doc: str) -> Cal
     if clash:
         raise RuntimeError(f"{cls.__name__} settings {clash} clash with the command's own parameters")
     params = [
-        inspect.Parameter("overrides", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[list[str]],
-                          default=typer.Argument(None, metavar="[KEY=VALUE]...", show_default=False,
-                                                 help="Settings as key=value (any setting below, by its name).")),
-        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                          default=typer.Option(None, "--config", help="YAML recipe: setting names to values "
-                                                                      "(options and KEY=VALUE override it).")),
+        inspect.Parameter(
+            "overrides",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[list[str]],
+            default=typer.Argument(
+                None,
+                metavar="[KEY=VALUE]...",
+                show_default=False,
+                help="Settings as key=value (any setting below, by its name).",
+            ),
+        ),
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[Path],
+            default=typer.Option(
+                None, "--config", help="YAML recipe: setting names to values (options and KEY=VALUE override it)."
+            ),
+        ),
     ]
-    params += [inspect.Parameter(i.name, inspect.Parameter.KEYWORD_ONLY, annotation=_cli_type(i), default=_option(i))
-               for i in infos]
+    params += [
+        inspect.Parameter(i.name, inspect.Parameter.KEYWORD_ONLY, annotation=_cli_type(i), default=_option(i))
+        for i in infos
+    ]
 
     def command(**kwargs: Any) -> None:
         given = {i.name: _from_cli(i, kwargs[i.name]) for i in infos if kwargs.get(i.name) not in (None, [])}

@@ -1,4 +1,5 @@
 """``gaitpipe synth``: render a synthetic CASIA-B-like dataset of walkers (thin CLI layer)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,15 +36,25 @@ def synth_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory.", show_default=False),
     people: int = typer.Option(10, "--people", min=1, max=999, help="Number of synthetic identities."),
     walks: int = typer.Option(6, "--walks", min=0, max=99, help="Normal walks per person (nm-01..)."),
-    views: str = typer.Option("0,18,36,54,72,90,108,126,144,162,180", "--views", help="Camera views in degrees (90 = side view)."),
+    views: str = typer.Option(
+        "0,18,36,54,72,90,108,126,144,162,180", "--views", help="Camera views in degrees (90 = side view)."
+    ),
     bag: bool = typer.Option(False, "--bag", help="Also render 2 walks carrying a bag (bg-01/02)."),
     coat: bool = typer.Option(False, "--coat", help="Also render 2 walks wearing a coat (cl-01/02)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the whole dataset is deterministic from it)."),
     size: str = typer.Option("320x240", "--size", help="Frame size WIDTHxHEIGHT."),
     fps: float = typer.Option(25.0, "--fps", min=1.0, max=240.0, help="Frames per second."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=5, max=2000, help="Frames per clip (default: while the walker is fully in view, at most 100)."),
+    frames: Optional[int] = typer.Option(
+        None,
+        "--frames",
+        min=5,
+        max=2000,
+        help="Frames per clip (default: while the walker is fully in view, at most 100).",
+    ),
     video_format: str = typer.Option("avi", "--format", help="Video container: avi (Motion-JPEG) or mp4 (MPEG-4)."),
-    silhouettes: bool = typer.Option(False, "--silhouettes", help="Also write OpenGait-layout silhouettes from the ground-truth masks."),
+    silhouettes: bool = typer.Option(
+        False, "--silhouettes", help="Also write OpenGait-layout silhouettes from the ground-truth masks."
+    ),
 ) -> None:
     """Render synthetic walkers (videos, exact masks, manifest; optionally OpenGait silhouettes)."""
     from gaitpipe.synth.dataset import generate_dataset
@@ -52,8 +63,18 @@ def synth_command(
     if fmt not in ("avi", "mp4"):
         raise InputError(f"--format must be avi or mp4, got {video_format!r}")
     report = generate_dataset(
-        out, people=people, walks=walks, views=_parse_views(views), bag=bag, coat=coat, seed=seed,
-        size=_parse_size(size), fps=fps, n_frames=frames, silhouettes=silhouettes, video_ext=f".{fmt}",
+        out,
+        people=people,
+        walks=walks,
+        views=_parse_views(views),
+        bag=bag,
+        coat=coat,
+        seed=seed,
+        size=_parse_size(size),
+        fps=fps,
+        n_frames=frames,
+        silhouettes=silhouettes,
+        video_ext=f".{fmt}",
     )
     typer.echo(f"wrote {len(report.videos)} videos ({report.frames} frames) under {report.out_dir}")
     if silhouettes:

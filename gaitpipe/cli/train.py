@@ -3,6 +3,7 @@
 The options are :class:`~gaitpipe.engine.train_config.TrainConfig`'s fields (one ``--flag`` per
 setting); ``--config recipe.yaml`` and ``key=value`` arguments set the same settings by name.
 """
+
 from __future__ import annotations
 
 import typer
@@ -25,9 +26,12 @@ def _run(config: TrainConfig) -> None:
     typer.echo(f"log: {result.log}  loss curve: {result.plot}")
 
 
-train_command = app.command("train")(settings_command(
-    TrainConfig, _run,
-    doc="Train a gait encoder; writes checkpoints, train_log.jsonl and loss.png under --out.\n\n"
+train_command = app.command("train")(
+    settings_command(
+        TrainConfig,
+        _run,
+        doc="Train a gait encoder; writes checkpoints, train_log.jsonl and loss.png under --out.\n\n"
         "Settings come from the options, KEY=VALUE arguments (e.g. iters=2000 lr=0.05) and a YAML "
         "--config recipe, in that order of precedence.",
-))
+    )
+)

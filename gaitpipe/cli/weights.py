@@ -1,7 +1,7 @@
 """``gaitpipe weights``: list installed weights, import official checkpoints, export ONNX."""
+
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -10,7 +10,9 @@ import typer
 
 from gaitpipe.cli.app import app
 
-weights_app = typer.Typer(help="Manage encoder weights: list, import official checkpoints, export ONNX.", no_args_is_help=True)
+weights_app = typer.Typer(
+    help="Manage encoder weights: list, import official checkpoints, export ONNX.", no_args_is_help=True
+)
 app.add_typer(weights_app, name="weights")
 
 
@@ -64,8 +66,18 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
         if "error" in r:
             table.append((name, f"unreadable: {r['error']}", "", "", "", "", "", ""))
             continue
-        table.append((name, r["preset"], f"{r['parts']}x{r['embed_dim']}", f"{r['bytes'] / 1e6:.1f}", _trained_on(r),
-                      _validation(r), _threshold(r), r["fingerprint"]))
+        table.append(
+            (
+                name,
+                r["preset"],
+                f"{r['parts']}x{r['embed_dim']}",
+                f"{r['bytes'] / 1e6:.1f}",
+                _trained_on(r),
+                _validation(r),
+                _threshold(r),
+                r["fingerprint"],
+            )
+        )
     columns = (" name", "preset", "parts x dim", "MB", "trained on", "val NM/BG/CL", "threshold", "fingerprint")
     typer.echo(format_table(table, columns, width=240))
     if any(r["default"] for r in rows):
@@ -73,31 +85,47 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     for r in rows:
         origin = _validation_record(r).get("transferred_from")
         if origin and "error" not in r:
-            typer.echo(f"~ {r['name']}: trained on every subject; figures of its held-out twin {origin.get('file')} "
-                       f"(trained on {origin.get('train_subjects')}), not measured on this file")
+            typer.echo(
+                f"~ {r['name']}: trained on every subject; figures of its held-out twin {origin.get('file')} "
+                f"(trained on {origin.get('train_subjects')}), not measured on this file"
+            )
 
 
 @weights_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="Official checkpoint (OpenGait GaitBase or HSTL authors' .pt).", show_default=False),
+    file: Path = typer.Argument(
+        ..., help="Official checkpoint (OpenGait GaitBase or HSTL authors' .pt).", show_default=False
+    ),
     arch: ImportArch = typer.Option(..., "--arch", help="Architecture of the checkpoint.", show_default=False),
-    preset: Optional[str] = typer.Option(None, "--preset", help="gaitpipe preset (default: inferred from the checkpoint)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output weights file (default <weights dir>/<preset>-<file>.pt)."),
-    training_data: Optional[str] = typer.Option(None, "--training-data", help="What it was trained on, for the metadata."),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", help="gaitpipe preset (default: inferred from the checkpoint)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Output weights file (default <weights dir>/<preset>-<file>.pt)."
+    ),
+    training_data: Optional[str] = typer.Option(
+        None, "--training-data", help="What it was trained on, for the metadata."
+    ),
     half: bool = typer.Option(False, "--half", help="Store float16 (half the size; restored to float32 at load)."),
-    trust: bool = typer.Option(False, "--trust", help="Allow unrestricted unpickling (runs code from the file): trusted sources only."),
+    trust: bool = typer.Option(
+        False, "--trust", help="Allow unrestricted unpickling (runs code from the file): trusted sources only."
+    ),
 ) -> None:
     """Convert an official checkpoint into a gaitpipe weights file."""
     from gaitpipe.models.convert import import_checkpoint
 
     meta = {"training_data": training_data} if training_data else None
     path, written = import_checkpoint(file, arch.value, preset=preset, out=out, trust=trust, half=half, meta=meta)
-    typer.echo(f"wrote {path} ({written['preset']}, {written['parts']} parts x {written['embed_dim']}, fingerprint {written['fingerprint']})")
+    typer.echo(
+        f"wrote {path} ({written['preset']}, {written['parts']} parts x {written['embed_dim']}, fingerprint {written['fingerprint']})"
+    )
 
 
 @weights_app.command("export-onnx")
 def export_onnx_command(
-    weights: str = typer.Argument(..., help="Weights file/name, or a preset name (untrained weights).", show_default=False),
+    weights: str = typer.Argument(
+        ..., help="Weights file/name, or a preset name (untrained weights).", show_default=False
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output .onnx file.", show_default=False),
     opset: int = typer.Option(17, help="ONNX opset."),
     no_check: bool = typer.Option(False, "--no-check", help="Skip the onnxruntime vs PyTorch comparison."),
@@ -108,16 +136,24 @@ def export_onnx_command(
     report = export_onnx(weights, out, opset=opset, check=not no_check)
     diff = f", max |onnx - torch| = {report['max_abs_diff']:.1e}" if "max_abs_diff" in report else ""
     untrained = " (untrained preset weights)" if report["trained"] is False else ""
-    typer.echo(f"wrote {report['path']}: {report['preset']}{untrained}, output [batch, {report['output'][1]}, {report['output'][2]}]{diff}")
+    typer.echo(
+        f"wrote {report['path']}: {report['preset']}{untrained}, output [batch, {report['output'][1]}, {report['output'][2]}]{diff}"
+    )
 
 
 @weights_app.command("calibrate")
 def calibrate_command(
     weights: str = typer.Argument(..., help="Weights file or name.", show_default=False),
-    data: Optional[Path] = typer.Option(None, "--data", help="Validation data: OpenGait folder or CASIA-B pack.", show_default=False),
-    validated: Optional[str] = typer.Option(None, "--from", help="Instead of measuring: copy the figures of this held-out "
-                                            "run of the same recipe (for a final model trained on every subject).",
-                                            show_default=False),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Validation data: OpenGait folder or CASIA-B pack.", show_default=False
+    ),
+    validated: Optional[str] = typer.Option(
+        None,
+        "--from",
+        help="Instead of measuring: copy the figures of this held-out "
+        "run of the same recipe (for a final model trained on every subject).",
+        show_default=False,
+    ),
     subjects: str = typer.Option("063-074", "--subjects", help="Validation subjects (never the training ones)."),
     far: float = typer.Option(0.01, "--far", help="False-accept rate the default threshold is chosen for."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use the first N frames of each sequence."),
@@ -133,22 +169,35 @@ def calibrate_command(
     if validated is not None:
         out = transfer_calibration(validated, weights)
         os_ = out["open_set"]
-        typer.echo(f"copied from {validated}: validation rank-1 " + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1"].items())
-                   + f"; threshold {os_['threshold']:.4f} (marked transferred_from) -> {out['weights']}")
+        typer.echo(
+            f"copied from {validated}: validation rank-1 "
+            + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1"].items())
+            + f"; threshold {os_['threshold']:.4f} (marked transferred_from) -> {out['weights']}"
+        )
         return
-    out = calibrate_weights(weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run)
+    out = calibrate_weights(
+        weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run
+    )
     r1, os_ = out["validation"]["rank1"], out["open_set"]
-    typer.echo(f"validation rank-1 ({subjects}): " + ", ".join(f"{k} {v:.1f}" for k, v in r1.items())
-               + "; with the gallery's cosine: " + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1_cosine"].items()))
-    typer.echo(f"open set: threshold {os_['threshold']:.4f} at FAR {os_['target_far']:g}; TAR "
-               + ", ".join(f"{v * 100:.1f}% at FAR {k}" for k, v in os_["tar_at_far"].items())
-               + f" ({os_['genuine_pairs']} genuine / {os_['impostor_pairs']} impostor pairs)")
+    typer.echo(
+        f"validation rank-1 ({subjects}): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in r1.items())
+        + "; with the gallery's cosine: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in out["validation"]["rank1_cosine"].items())
+    )
+    typer.echo(
+        f"open set: threshold {os_['threshold']:.4f} at FAR {os_['target_far']:g}; TAR "
+        + ", ".join(f"{v * 100:.1f}% at FAR {k}" for k, v in os_["tar_at_far"].items())
+        + f" ({os_['genuine_pairs']} genuine / {os_['impostor_pairs']} impostor pairs)"
+    )
     if not dry_run:
         typer.echo(f"written into {out['weights']}")
 
 
 @weights_app.command("default")
-def default_command(name: str = typer.Argument(..., help="Installed weights name (see `gaitpipe weights list`).", show_default=False)) -> None:
+def default_command(
+    name: str = typer.Argument(..., help="Installed weights name (see `gaitpipe weights list`).", show_default=False),
+) -> None:
     """Make installed weights the default encoder of enroll/identify/demo."""
     from gaitpipe.engine.release import set_default_weights
 
@@ -159,20 +208,25 @@ def default_command(name: str = typer.Argument(..., help="Installed weights name
 @weights_app.command("set-feature")
 def set_feature_command(
     weights: str = typer.Argument(..., help="Weights file or name (GaitBase or DyGait).", show_default=False),
-    feature: str = typer.Argument(..., help="fc (OpenGait's test feature) or bnneck (BatchNorm-ed, cosine-friendly).",
-                                  show_default=False),
+    feature: str = typer.Argument(
+        ..., help="fc (OpenGait's test feature) or bnneck (BatchNorm-ed, cosine-friendly).", show_default=False
+    ),
     out: Path = typer.Option(..., "--out", help="Where to write the copy.", show_default=False),
 ) -> None:
     """Copy weights with another retrieval feature (same weights, new fingerprint); recalibrate after."""
     from gaitpipe.engine.release import set_retrieval_feature
 
     meta = set_retrieval_feature(weights, out, feature)
-    typer.echo(f"wrote {out} ({meta['fingerprint']}); run `gaitpipe weights calibrate {out} --data ...` before using its threshold")
+    typer.echo(
+        f"wrote {out} ({meta['fingerprint']}); run `gaitpipe weights calibrate {out} --data ...` before using its threshold"
+    )
 
 
 @weights_app.command("install")
 def install_command(
-    source: Path = typer.Argument(..., help="A gaitpipe weights file (e.g. from `gaitpipe train`).", show_default=False),
+    source: Path = typer.Argument(
+        ..., help="A gaitpipe weights file (e.g. from `gaitpipe train`).", show_default=False
+    ),
     name: str = typer.Option(..., "--name", help="Installed name (weights/<name>.pt).", show_default=False),
     default: bool = typer.Option(False, "--default", help="Make it the default encoder of enroll/identify/demo."),
     full_precision: bool = typer.Option(False, "--fp32", help="Store float32 (default: float16, half the size)."),
@@ -182,5 +236,7 @@ def install_command(
     from gaitpipe.engine.release import install_weights
 
     entry = install_weights(source, name, half=not full_precision, default=default, notes=notes)
-    typer.echo(f"installed {entry['file']} ({entry['arch']}/{entry['preset']}, {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]})"
-               + (" as default" if default else ""))
+    typer.echo(
+        f"installed {entry['file']} ({entry['arch']}/{entry['preset']}, {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]})"
+        + (" as default" if default else "")
+    )

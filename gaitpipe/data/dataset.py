@@ -5,6 +5,7 @@ Training draws a fixed number of frames per sequence (OpenGait's recipes: 30), e
 (3D-convolution models: DyGait, HSTL, and GaitNet's LSTM); each architecture names its order in
 its :class:`~gaitpipe.models.base.ArchSpec` (``sampling``). Testing uses every frame.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -71,11 +72,18 @@ class GaitDataset:
         conds = set(conditions) if conditions is not None else None
         vws = set(views) if views is not None else None
         self.indices = [
-            i for i, s in enumerate(source.sequences)
-            if (subj is None or s.subject in subj) and (conds is None or s.condition in conds) and (vws is None or s.view in vws)
+            i
+            for i, s in enumerate(source.sequences)
+            if (subj is None or s.subject in subj)
+            and (conds is None or s.condition in conds)
+            and (vws is None or s.view in vws)
         ]
         if not self.indices:
-            what = ", ".join(f"{k}={v}" for k, v in (("subjects", subjects), ("conditions", conditions), ("views", views)) if v is not None)
+            what = ", ".join(
+                f"{k}={v}"
+                for k, v in (("subjects", subjects), ("conditions", conditions), ("views", views))
+                if v is not None
+            )
             raise InputError(f"no sequences in {source.description} match {what or 'the selection'}")
         self.subjects = sorted({source.sequences[i].subject for i in self.indices})
         self.label_of = {s: k for k, s in enumerate(self.subjects)}

@@ -11,6 +11,7 @@ The whole CASIA-B training split (74 subjects, ~8,100 sequences, 670 k frames) i
 and 343 MB packed in memory; :class:`PackedSource` loads it once and unpacks only the frames a
 batch asks for, so nothing is ever written to disk. ``np.load`` runs with ``allow_pickle=False``.
 """
+
 from __future__ import annotations
 
 import io
@@ -56,9 +57,15 @@ class PackedSource:
         bits, offsets = z["bits"], z["offsets"].astype(np.int64)
         n = len(z["subject"])
         if (
-            bits.dtype != np.uint8 or bits.ndim != 3 or bits.shape[1:] != (64, 8)
-            or offsets.shape != (n + 1,) or len(z["cond"]) != n or len(z["view"]) != n
-            or offsets[0] != 0 or offsets[-1] != bits.shape[0] or np.any(np.diff(offsets) < 1)
+            bits.dtype != np.uint8
+            or bits.ndim != 3
+            or bits.shape[1:] != (64, 8)
+            or offsets.shape != (n + 1,)
+            or len(z["cond"]) != n
+            or len(z["view"]) != n
+            or offsets[0] != 0
+            or offsets[-1] != bits.shape[0]
+            or np.any(np.diff(offsets) < 1)
         ):
             raise InputError(f"{self.path} is not a valid silhouette pack (inconsistent bits/offsets/labels)")
         keep = np.arange(n)
@@ -103,8 +110,14 @@ def write_pack(path: str | Path, sequences: Iterable[tuple[str, str, str, np.nda
     if not subj:
         raise InputError("no sequences to pack")
     buf = io.BytesIO()
-    np.savez(buf, bits=np.concatenate(bits), offsets=np.array(offsets, np.int64),
-             subject=np.array(subj), cond=np.array(cond), view=np.array(view))
+    np.savez(
+        buf,
+        bits=np.concatenate(bits),
+        offsets=np.array(offsets, np.int64),
+        subject=np.array(subj),
+        cond=np.array(cond),
+        view=np.array(view),
+    )
     data = buf.getvalue()
     return atomic_write_bytes(path, lzma.compress(data, preset=6) if path.name.endswith(".xz") else data)
 

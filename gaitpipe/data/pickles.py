@@ -5,6 +5,7 @@ downloaded from strangers, so :func:`load_pkl_array` uses an unpickler that reso
 few numpy globals needed to rebuild an ``ndarray`` and refuses everything else: a crafted file
 cannot execute code, it raises :class:`~gaitpipe.errors.InputError`.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,7 +43,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a silhouette file")
         return super().find_class(module, name)
 
-    def persistent_load(self, pid):  # noqa: D401 - pickle hook
+    def persistent_load(self, pid):
         raise pickle.UnpicklingError("persistent ids are not allowed in a silhouette file")
 
 

@@ -1,4 +1,5 @@
 """P x K batches: P distinct subjects, K sequences each (what batch-all triplet losses need)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

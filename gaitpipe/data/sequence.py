@@ -5,6 +5,7 @@
 ``[t, 64, 64, 3]`` for ``kind="rgb"``. The folder tree (:mod:`.sources`) and the bit-packed
 packs (:mod:`.packed`) both implement it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 (:mod:`.packed`); :func:`open_source` picks the right one for a path. Both follow the
 :class:`~gaitpipe.data.sequence.SequenceSource` protocol.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,8 +71,10 @@ class LayoutSource:
             names = [p.name for p in self._files[index]]
             raise InputError(f"{self.sequences[index].key}: no {kind} modality among {names}")
         if arr.shape[1:3] != (64, 64):
-            raise InputError(f"{self._files[index][0]}: frames are {arr.shape[1]}x{arr.shape[2]}, "
-                             "expected 64x64 (OpenGait pretreatment)")
+            raise InputError(
+                f"{self._files[index][0]}: frames are {arr.shape[1]}x{arr.shape[2]}, "
+                "expected 64x64 (OpenGait pretreatment)"
+            )
         with self._lock:
             self._lengths[index] = arr.shape[0]
             if self.cache:

@@ -10,6 +10,7 @@ A split file is OpenGait's JSON ``{"TRAIN_SET": [...], "TEST_SET": [...]}`` (Gai
 
 GREW and Gait3D ship official ID lists; pass their JSON files to use those lists exactly.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,13 @@ def compact_ids(ids: Iterable[str]) -> str:
     ids = sorted(set(ids), key=lambda s: (len(s), s))
     runs: list[list[str]] = []
     for s in ids:
-        if runs and s.isdigit() and runs[-1][-1].isdigit() and len(s) == len(runs[-1][-1]) and int(s) == int(runs[-1][-1]) + 1:
+        if (
+            runs
+            and s.isdigit()
+            and runs[-1][-1].isdigit()
+            and len(s) == len(runs[-1][-1])
+            and int(s) == int(runs[-1][-1]) + 1
+        ):
             runs[-1].append(s)
         else:
             runs.append([s])
@@ -103,7 +110,7 @@ def load_split(spec: str | Path) -> Split:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read split file {path}: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict) or "TRAIN_SET" not in data and "TEST_SET" not in data:
+    if not isinstance(data, dict) or ("TRAIN_SET" not in data and "TEST_SET" not in data):
         raise InputError(f"split file {path} has neither TRAIN_SET nor TEST_SET")
     lists: dict[str, list[str]] = {}
     for k in ("TRAIN_SET", "TEST_SET", "PROBE_SET"):

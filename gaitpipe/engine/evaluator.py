@@ -5,6 +5,7 @@ equal length so no padding is ever needed. The result, an :class:`EmbeddingSet`,
 as ``.npz`` (embeddings, subject, condition, view, length per sequence) so anyone can recompute
 the metrics with :mod:`gaitpipe.metrics.evaluation`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,12 +35,19 @@ class EmbeddingSet:
     def save(self, path: str | Path, **extra: Any) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, embeddings=self.embeddings, subject=self.subjects, condition=self.conditions,
-                            view=self.views, length=self.lengths, **{k: np.asarray(v) for k, v in extra.items()})
+        np.savez_compressed(
+            path,
+            embeddings=self.embeddings,
+            subject=self.subjects,
+            condition=self.conditions,
+            view=self.views,
+            length=self.lengths,
+            **{k: np.asarray(v) for k, v in extra.items()},
+        )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "EmbeddingSet":
+    def load(cls, path: str | Path) -> EmbeddingSet:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls(z["embeddings"], z["subject"], z["condition"], z["view"], z["length"])
@@ -91,25 +99,49 @@ def compute_embeddings(
     )
 
 
-def evaluate_embeddings(es: EmbeddingSet, protocol: str, *, metric: str = "euc", probe_list: Any = None,
-                        gallery_conditions: list[str] | None = None,
-                        probe_conditions: list[str] | None = None) -> dict[str, Any]:
+def evaluate_embeddings(
+    es: EmbeddingSet,
+    protocol: str,
+    *,
+    metric: str = "euc",
+    probe_list: Any = None,
+    gallery_conditions: list[str] | None = None,
+    probe_conditions: list[str] | None = None,
+) -> dict[str, Any]:
     """Apply a protocol of :mod:`gaitpipe.metrics.evaluation`; protocol mismatches become InputError."""
     try:
-        return evaluate_protocol(protocol, es.embeddings, es.subjects, es.conditions, es.views, metric=metric,
-                                 probe_list=probe_list, gallery_conditions=gallery_conditions,
-                                 probe_conditions=probe_conditions)
+        return evaluate_protocol(
+            protocol,
+            es.embeddings,
+            es.subjects,
+            es.conditions,
+            es.views,
+            metric=metric,
+            probe_list=probe_list,
+            gallery_conditions=gallery_conditions,
+            probe_conditions=probe_conditions,
+        )
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
-def evaluate_model(model: GaitEncoder, dataset: GaitDataset, protocol: str = "casiab", *,
-                   device: str | torch.device = "cpu", batch_size: int = 8, max_frames: int | None = None,
-                   metric: str = "euc", amp: bool = False, progress: bool = True,
-                   **protocol_options: Any) -> tuple[dict[str, Any], EmbeddingSet]:
+def evaluate_model(
+    model: GaitEncoder,
+    dataset: GaitDataset,
+    protocol: str = "casiab",
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    max_frames: int | None = None,
+    metric: str = "euc",
+    amp: bool = False,
+    progress: bool = True,
+    **protocol_options: Any,
+) -> tuple[dict[str, Any], EmbeddingSet]:
     """Embed ``dataset`` and evaluate ``protocol``: ``(result dict, embeddings)``."""
-    es = compute_embeddings(model, dataset, device=device, batch_size=batch_size, max_frames=max_frames, amp=amp,
-                            progress=progress)
+    es = compute_embeddings(
+        model, dataset, device=device, batch_size=batch_size, max_frames=max_frames, amp=amp, progress=progress
+    )
     return evaluate_embeddings(es, protocol, metric=metric, **protocol_options), es
 
 
@@ -161,14 +193,29 @@ def evaluate_weights_embeddings(
             raise InputError(f"none of the {len(available)} subjects in {data} is a test subject of split {split}")
     dataset = GaitDataset(source, subjects=wanted, views=_csv(views), kind=input_kind_for(model, source))
     result, es = evaluate_model(
-        model, dataset, protocol, device=dev, batch_size=batch_size or (32 if dev.type == "cuda" else 8),
-        max_frames=max_frames, metric=metric, amp=amp, progress=progress,
+        model,
+        dataset,
+        protocol,
+        device=dev,
+        batch_size=batch_size or (32 if dev.type == "cuda" else 8),
+        max_frames=max_frames,
+        metric=metric,
+        amp=amp,
+        progress=progress,
         probe_list=sp.probe if sp is not None else None,
-        gallery_conditions=_csv(gallery_conditions), probe_conditions=_csv(probe_conditions),
+        gallery_conditions=_csv(gallery_conditions),
+        probe_conditions=_csv(probe_conditions),
     )
-    result.update({"weights": meta["path"], "fingerprint": meta.get("fingerprint"), "data": str(data),
-                   "subjects": compact_ids(dataset.subjects), "num_sequences": len(dataset),
-                   "max_frames": max_frames})
+    result.update(
+        {
+            "weights": meta["path"],
+            "fingerprint": meta.get("fingerprint"),
+            "data": str(data),
+            "subjects": compact_ids(dataset.subjects),
+            "num_sequences": len(dataset),
+            "max_frames": max_frames,
+        }
+    )
     return result, es, meta
 
 
@@ -203,5 +250,10 @@ def plot_cmc(result: dict[str, Any], path: str | Path) -> Path:
         series = {k: (np.arange(1, len(v["cmc"]) + 1), v["cmc"]) for k, v in result["conditions"].items()}
     else:
         series = {result["protocol"]: (np.arange(1, len(result["cmc"]) + 1), result["cmc"])}
-    return line_chart(path, series, title=f"CMC ({result['protocol']}, {result['metric']})", xlabel="rank",
-                      ylabel="identification rate (%)")
+    return line_chart(
+        path,
+        series,
+        title=f"CMC ({result['protocol']}, {result['metric']})",
+        xlabel="rank",
+        ylabel="identification rate (%)",
+    )

@@ -1,4 +1,5 @@
 """Small line charts drawn with OpenCV (loss curves, CMC curves) so matplotlib is not a dependency."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def plot_log(log_path: Path, png: Path, title: str = "training") -> Path:
                     val[k][1].append(v)
     image = render_chart({"train loss": (xs, ys)}, title=title, xlabel="iteration", ylabel="loss")
     if val:
-        panel = render_chart(val, title="validation rank-1 (%)", xlabel="iteration", ylabel="rank-1 %",
-                             size=(image.shape[1], 420))
+        panel = render_chart(
+            val, title="validation rank-1 (%)", xlabel="iteration", ylabel="rank-1 %", size=(image.shape[1], 420)
+        )
         image = np.concatenate([image, panel], axis=0)
     return write_png(png, image)
 
@@ -99,15 +101,17 @@ def render_chart(
     y0, y1 = y0 - pad, y1 + pad
 
     def px(x, y):
-        return (int(left + (x - x0) / (x1 - x0) * (w - left - right)),
-                int(h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)))
+        return (
+            int(left + (x - x0) / (x1 - x0) * (w - left - right)),
+            int(h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)),
+        )
 
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)
     for t in _nice_ticks(y0, y1):
         p = px(x0, t)
         cv2.line(img, (left, p[1]), (w - right, p[1]), (225, 225, 225), 1)
-        label = f"{10 ** t:.3g}" if log_y else f"{t:.3g}"
+        label = f"{10**t:.3g}" if log_y else f"{t:.3g}"
         cv2.putText(img, label, (5, p[1] + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     for t in _nice_ticks(x0, x1):
         p = px(t, y0)

@@ -7,6 +7,7 @@ weights file's metadata (``metrics.validation`` and ``open_set``), leaving the w
 licence and notes in the file's own metadata, and regenerates that folder's index
 (:mod:`gaitpipe.hub.index`), optionally making them the default encoder.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,10 +42,13 @@ def calibrate_weights(
 
     path = resolve_weights(weights)
     _refuse_trained_subjects(read_meta(path), subjects, path)
-    result, es, _ = evaluate_weights_embeddings(path, data, "casiab", subjects=subjects, max_frames=max_frames,
-                                                device=device, progress=progress)
+    result, es, _ = evaluate_weights_embeddings(
+        path, data, "casiab", subjects=subjects, max_frames=max_frames, device=device, progress=progress
+    )
     if len(set(es.subjects.tolist())) < 2:
-        raise InputError(f"calibration needs sequences of at least two subjects; {data} has {len(set(es.subjects.tolist()))} in {subjects}")
+        raise InputError(
+            f"calibration needs sequences of at least two subjects; {data} has {len(set(es.subjects.tolist()))} in {subjects}"
+        )
     vectors = flatten_for_search(es.embeddings)
     cal = calibrate(vectors, es.subjects, fars=(0.01, 0.001), target_far=target_far)
     rank1 = {k: round(float(v), 2) for k, v in headline(result).items()}
@@ -52,8 +56,15 @@ def calibrate_weights(
     # that is what enroll/identify users get (``rank1_cosine``).
     cosine = headline(evaluate_embeddings(es, "casiab", metric="cos"))
     rank1_cosine = {k: round(float(v), 2) for k, v in cosine.items()}
-    validation = {"protocol": "casiab", "subjects": subjects, "rank1": rank1, "rank1_cosine": rank1_cosine, "max_frames": max_frames,
-                  "sequences": int(len(es.subjects)), "data": Path(str(data)).name}
+    validation = {
+        "protocol": "casiab",
+        "subjects": subjects,
+        "rank1": rank1,
+        "rank1_cosine": rank1_cosine,
+        "max_frames": max_frames,
+        "sequences": len(es.subjects),
+        "data": Path(str(data)).name,
+    }
     open_set = cal.to_dict() | {"calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences"}
     if write:
         metrics = dict(read_meta(path).get("metrics") or {})
@@ -81,8 +92,10 @@ def _refuse_trained_subjects(meta: dict[str, Any], subjects: str, path: Path) ->
 
     overlap = _trained_subjects(meta) & set(parse_id_range(subjects))
     if overlap:
-        raise InputError(f"{path.name} was trained on subjects {compact_ids(overlap)}: calibrate on held-out subjects, "
-                         "or transfer the figures of the held-out run of the same recipe")
+        raise InputError(
+            f"{path.name} was trained on subjects {compact_ids(overlap)}: calibrate on held-out subjects, "
+            "or transfer the figures of the held-out run of the same recipe"
+        )
 
 
 def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str, Any]:
@@ -103,14 +116,19 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
         return meta.get("arch"), meta.get("preset"), json.dumps(config, sort_keys=True)
 
     if recipe(src_meta) != recipe(dst_meta):
-        raise InputError(f"{src.name} and {dst.name} are different models (architecture, preset or config): "
-                         "a threshold only transfers within one recipe")
+        raise InputError(
+            f"{src.name} and {dst.name} are different models (architecture, preset or config): "
+            "a threshold only transfers within one recipe"
+        )
     validation = (src_meta.get("metrics") or {}).get("validation")
     if not validation or not src_meta.get("open_set"):
         raise InputError(f"{src.name} has no calibration: calibrate it on held-out subjects first")
     data = src_meta.get("training_data")
-    origin = {"file": src.name, "fingerprint": src_meta.get("fingerprint"),
-              "train_subjects": data.get("train_subjects") if isinstance(data, dict) else data}
+    origin = {
+        "file": src.name,
+        "fingerprint": src_meta.get("fingerprint"),
+        "train_subjects": data.get("train_subjects") if isinstance(data, dict) else data,
+    }
     metrics = dict(dst_meta.get("metrics") or {})
     metrics["validation"] = dict(validation, transferred_from=origin)
     open_set = dict(src_meta["open_set"], transferred_from=origin)
@@ -120,8 +138,21 @@ def transfer_calibration(validated: str | Path, target: str | Path) -> dict[str,
 
 
 #: Metadata that describes the weights themselves: always recomputed by ``save_checkpoint``.
-_DERIVED_META = {"fingerprint", "stored_half", "arch", "preset", "config", "input_kind", "input_size", "parts",
-                 "part_layout", "embed_dim", "created", "gaitpipe_version", "torch_version"}
+_DERIVED_META = {
+    "fingerprint",
+    "stored_half",
+    "arch",
+    "preset",
+    "config",
+    "input_kind",
+    "input_size",
+    "parts",
+    "part_layout",
+    "embed_dim",
+    "created",
+    "gaitpipe_version",
+    "torch_version",
+}
 
 
 def _carried_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +175,9 @@ def set_retrieval_feature(source: str | Path, dest: str | Path, feature: str) ->
     src = resolve_weights(source)
     model, meta = load_checkpoint(src)
     if not hasattr(model.config, "retrieval_feature"):
-        raise InputError(f"{meta['arch']} has no BNNeck feature choice (its retrieval feature is fixed by the architecture)")
+        raise InputError(
+            f"{meta['arch']} has no BNNeck feature choice (its retrieval feature is fixed by the architecture)"
+        )
     model.config.retrieval_feature = feature
     keep = _carried_meta(meta)
     keep.pop("open_set", None)
@@ -152,7 +185,11 @@ def set_retrieval_feature(source: str | Path, dest: str | Path, feature: str) ->
     metrics = dict(keep.get("metrics") or {})
     metrics.pop("validation", None)
     keep["metrics"] = metrics
-    keep["derived_from"] = {"file": src.name, "fingerprint": meta.get("fingerprint"), "change": f"retrieval_feature={feature}"}
+    keep["derived_from"] = {
+        "file": src.name,
+        "fingerprint": meta.get("fingerprint"),
+        "change": f"retrieval_feature={feature}",
+    }
     return save_checkpoint(Path(dest), model, meta=keep, half=bool(meta.get("stored_half")))
 
 

@@ -5,6 +5,7 @@ recipe (``gaitpipe train --config recipe.yaml``) and ``key=value`` overrides are
 :func:`gaitpipe.config.build_config`, and Python callers build it directly. Settings left at
 ``None`` take the architecture's own default (its :class:`~gaitpipe.models.base.ArchSpec`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ class TrainConfig:
     arch: str = setting(help="Model preset, e.g. gaitbase-casiab, gaitbase-small, dygait-small, hstl-casiab.")
     data: str = setting(help="Dataset folder (<subject>/<cond>/<view>/*.pkl) or a .npz/.npz.xz pack.")
     cache: bool = setting(False, help="Keep sequences read from a dataset folder in memory (packs always are).")
-    split: str = setting("casiab", help="Split file (OpenGait JSON) or casiab|oumvlp|grew|gait3d: "
-                                        "its TRAIN_SET picks the training subjects.")
+    split: str = setting(
+        "casiab",
+        help="Split file (OpenGait JSON) or casiab|oumvlp|grew|gait3d: its TRAIN_SET picks the training subjects.",
+    )
     train_subjects: str | None = setting(None, help="Training subjects, e.g. 001-062 (overrides the split).")
     iters: int = setting(60000, help="Training iterations.")
     batch: str = setting("8x16", help="P x K: subjects x sequences per batch.")
@@ -30,8 +33,9 @@ class TrainConfig:
     momentum: float = setting(0.9, help="SGD momentum.")
     #: None: the architecture's recipe (5e-4 with SGD, none with Adam); 5e-4 for an optimizer chosen here.
     weight_decay: float | None = setting(None, help="Weight decay (default: the architecture's recipe, else 5e-4).")
-    milestones: list[int] | None = setting(None, help="Comma-separated iterations where lr x gamma "
-                                                      "(default: 1/3, 2/3 and 5/6 of iters).")
+    milestones: list[int] | None = setting(
+        None, help="Comma-separated iterations where lr x gamma (default: 1/3, 2/3 and 5/6 of iters)."
+    )
     gamma: float = setting(0.1, help="Learning-rate factor at each milestone.")
     device: str | None = setting(None, help="cpu, cuda, cuda:1 (default: CUDA when present).")
     amp: bool = setting(False, help="Mixed precision (fp16 + grad scaling on CUDA, bf16 on CPU).")
@@ -49,13 +53,16 @@ class TrainConfig:
     val_batch: int = setting(8, help="Sequences per validation forward pass.")
     save_every: int = setting(0, help="Checkpoint every N iterations (default: at each validation, else at the end).")
     log_every: int = setting(10, help="Write a log line every N iterations.")
-    time_limit_min: float | None = setting(None, flag="--time-limit",
-                                           help="Stop after this many minutes of this session (then validate and save).")
+    time_limit_min: float | None = setting(
+        None, flag="--time-limit", help="Stop after this many minutes of this session (then validate and save)."
+    )
     threads: int | None = setting(None, help="CPU threads for torch.")
     seed: int = setting(0, help="Random seed (model init, batches, frames).")
-    model_overrides: dict[str, Any] = setting(default_factory=dict, flag="--set",
-                                              help="Model config override KEY=VALUE (JSON value), repeatable, "
-                                                   "e.g. --set channels=[16,32,64].")
+    model_overrides: dict[str, Any] = setting(
+        default_factory=dict,
+        flag="--set",
+        help="Model config override KEY=VALUE (JSON value), repeatable, e.g. --set channels=[16,32,64].",
+    )
     progress: bool = setting(True, help="Progress bar (turn off for logs).")
 
     def check(self) -> None:
@@ -71,7 +78,9 @@ class TrainConfig:
         if self.amp_dtype is not None and self.amp_dtype.lower() not in ("fp16", "bf16"):
             raise SettingError(f"amp_dtype must be fp16 or bf16, got {self.amp_dtype!r}", "amp_dtype")
         if self.val_every > 0 and not self.val_subjects:
-            raise SettingError("val_every needs val_subjects (subjects held out of training)", "val_every", "val_subjects")
+            raise SettingError(
+                "val_every needs val_subjects (subjects held out of training)", "val_every", "val_subjects"
+            )
         parse_batch(self.batch)
 
 

@@ -9,6 +9,7 @@ One process, CPU or one GPU, no distributed launcher. Everything a run produces 
   iteration, RNG states) next to it, which ``resume`` restores;
 - ``<preset>.pt``: the final weights.
 """
+
 from __future__ import annotations
 
 import json
@@ -122,8 +123,10 @@ class Trainer:
         self.channels_last = self.device.type == "cuda" if c.channels_last is None else bool(c.channels_last)
         if self.channels_last:
             if self.device.type == "cpu":
-                _log.warning("channels_last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
-                             "(8-channel) convolutions here; it is meant for CUDA")
+                _log.warning(
+                    "channels_last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
+                    "(8-channel) convolutions here; it is meant for CUDA"
+                )
             self.model.use_channels_last()
         kind = input_kind_for(model, self.source)
         if kind != model.input_kind:
@@ -268,11 +271,23 @@ class Trainer:
         t0 = time.perf_counter()
         c = self.config
         assert self.val_set is not None
-        result, _ = evaluate_model(self.model, self.val_set, c.val_protocol, device=self.device,
-                                   batch_size=c.val_batch, max_frames=c.val_max_frames, progress=False)
-        rec = {"iter": iteration, "protocol": c.val_protocol, "metrics": headline(result),
-               "views": c.val_views or "all", "max_frames": c.val_max_frames,
-               "seconds": round(time.perf_counter() - t0, 1)}
+        result, _ = evaluate_model(
+            self.model,
+            self.val_set,
+            c.val_protocol,
+            device=self.device,
+            batch_size=c.val_batch,
+            max_frames=c.val_max_frames,
+            progress=False,
+        )
+        rec = {
+            "iter": iteration,
+            "protocol": c.val_protocol,
+            "metrics": headline(result),
+            "views": c.val_views or "all",
+            "max_frames": c.val_max_frames,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         self.validations.append(rec)
         self._log({"type": "val", **rec})
         self.model.train()
@@ -330,10 +345,17 @@ class Trainer:
                 bar.set_postfix_str(f"loss={last_loss:.3f}, seq_s={self.p * self.k / max(dt, 1e-9):.1f}")
                 if it % c.log_every == 0 or it == c.iters:
                     now = time.perf_counter()
-                    self._log({"type": "train", "iter": it, "loss": float(np.mean(window)),
-                               **{k: v for k, v in parts.items() if k != "loss"},
-                               "lr": self.optimizer.param_groups[0]["lr"], "elapsed_s": round(self.elapsed, 2),
-                               "it_per_s": round(len(window) / max(now - t_last, 1e-9), 3)})
+                    self._log(
+                        {
+                            "type": "train",
+                            "iter": it,
+                            "loss": float(np.mean(window)),
+                            **{k: v for k, v in parts.items() if k != "loss"},
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "elapsed_s": round(self.elapsed, 2),
+                            "it_per_s": round(len(window) / max(now - t_last, 1e-9), 3),
+                        }
+                    )
                     window, t_last = [], now
                 if self.val_set is not None and it % c.val_every == 0 and it < c.iters:
                     rec = self.validate(it)

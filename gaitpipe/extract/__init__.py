@@ -29,6 +29,7 @@ One module per job, in data-flow order:
 * :mod:`~gaitpipe.extract.process`: one video to disk; :mod:`~gaitpipe.extract.pool`: worker processes.
 * :mod:`~gaitpipe.extract.batch`: the directory driver (:func:`extract_silhouettes`).
 """
+
 from __future__ import annotations
 
 from gaitpipe.extract.batch import extract_silhouettes
@@ -50,8 +51,27 @@ from gaitpipe.extract.timing import STAGES, StageTimes
 from gaitpipe.extract.writers import write_pickle
 
 __all__ = [
-    "MANIFEST", "MANIFEST_VERSION", "SIDECAR", "STAGES", "ExtractOptions", "ExtractReport", "Job", "NoWalkerError",
-    "StageTimes", "VideoResult", "VideoSilhouettes", "casiab_parts", "collect_inputs", "contact_sheet",
-    "dumps_manifest", "extract_silhouettes", "extract_video", "gait_energy_image", "manifest_path", "process_video",
-    "track_paths", "video_key", "write_pickle",
+    "MANIFEST",
+    "MANIFEST_VERSION",
+    "SIDECAR",
+    "STAGES",
+    "ExtractOptions",
+    "ExtractReport",
+    "Job",
+    "NoWalkerError",
+    "StageTimes",
+    "VideoResult",
+    "VideoSilhouettes",
+    "casiab_parts",
+    "collect_inputs",
+    "contact_sheet",
+    "dumps_manifest",
+    "extract_silhouettes",
+    "extract_video",
+    "gait_energy_image",
+    "manifest_path",
+    "process_video",
+    "track_paths",
+    "video_key",
+    "write_pickle",
 ]

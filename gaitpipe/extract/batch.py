@@ -1,4 +1,5 @@
 """Many videos to disk: check the run, discover inputs, build the segmenter, run serially or in a pool."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,9 @@ def extract_silhouettes(
             from gaitpipe.segment import create_segmenter, select_options
 
             # shared settings (e.g. a device) go only to the backend that takes them
-            segmenter = create_segmenter(options.segmenter,
-                                         **select_options(options.segmenter, options.segmenter_options()))
+            segmenter = create_segmenter(
+                options.segmenter, **select_options(options.segmenter, options.segmenter_options())
+            )
         seg_info = segmenter_record(segmenter)
 
     show = bool(jobs) and (progress is True or (progress is None and stderr_is_terminal()))

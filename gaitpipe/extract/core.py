@@ -3,6 +3,7 @@
 Used by the :class:`~gaitpipe.pipeline.Pipeline` and, per video, by the directory driver;
 nothing is written here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -165,9 +166,8 @@ def _no_person_message(assembler: TrackAssembler, min_frames: int) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))
         return f"no person found: detections in {assembler.frames_with_person} frames were all dropped ({reasons})"
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(best.dropped.items()))
-    return (
-        f"walker seen in too few usable frames: {len(best)} < min_frames {min_frames}"
-        + (f" (dropped: {reasons})" if reasons else "")
+    return f"walker seen in too few usable frames: {len(best)} < min_frames {min_frames}" + (
+        f" (dropped: {reasons})" if reasons else ""
     )
 
 

@@ -1,4 +1,5 @@
 """Turning the files and directories a user names into one job per video."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,8 +24,9 @@ class Job:
     key: str
 
 
-def collect_inputs(paths: Sequence[str | Path],
-                   out_dir: str | Path | None = None) -> tuple[list[Job], list[VideoResult]]:
+def collect_inputs(
+    paths: Sequence[str | Path], out_dir: str | Path | None = None
+) -> tuple[list[Job], list[VideoResult]]:
     """Expand files and directories (recursively) into jobs; unusable paths become failures.
 
     A file given explicitly is always tried (so a non-video file gets a clear error, not
@@ -69,9 +71,14 @@ def collect_inputs(paths: Sequence[str | Path],
             if parts:
                 slot = casiab_slot(parts)
                 if slot in slots:
-                    problems.append(VideoResult(
-                        str(video), "failed", remedy_settings=("out_dir",),
-                        error=f"same CASIA-B slot {slot} as {slots[slot]}; extract it to another output directory"))
+                    problems.append(
+                        VideoResult(
+                            str(video),
+                            "failed",
+                            remedy_settings=("out_dir",),
+                            error=f"same CASIA-B slot {slot} as {slots[slot]}; extract it to another output directory",
+                        )
+                    )
                     continue
                 slots[slot] = resolved
             key = video_key(video)

@@ -5,6 +5,7 @@ drops, settings and output files. A video counts as done only when its manifest 
 ``"complete": true``, names the same source file, covers the extras asked for now and all its
 outputs exist; otherwise it is extracted again.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,5 +98,12 @@ def dumps_manifest(obj: Any, indent: str = "") -> str:
     return json.dumps(obj, separators=(", ", ": "))
 
 
-__all__ = ["MANIFEST_VERSION", "dumps_manifest", "finished_manifest", "read_manifest", "remove_stale", "same_file",
-           "write_manifest"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "dumps_manifest",
+    "finished_manifest",
+    "read_manifest",
+    "remove_stale",
+    "same_file",
+    "write_manifest",
+]

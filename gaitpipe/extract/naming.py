@@ -6,6 +6,7 @@ gets ``OUT/<stem>/<track-id>/default/default.pkl`` per usable track. Everything 
 directory and refuses anything but ``.pkl``, and lists every entry of a subject directory as a
 condition, so sidecar files inside the tree would break training.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,5 +68,16 @@ def manifest_path(out_dir: Path, key: str) -> Path:
     return out_dir / SIDECAR / key / MANIFEST
 
 
-__all__ = ["CASIAB_BACKGROUND", "CASIAB_NAME", "MANIFEST", "SIDECAR", "TrackPaths", "casiab_parts", "casiab_slot",
-           "is_casiab_background", "manifest_path", "track_paths", "video_key"]
+__all__ = [
+    "CASIAB_BACKGROUND",
+    "CASIAB_NAME",
+    "MANIFEST",
+    "SIDECAR",
+    "TrackPaths",
+    "casiab_parts",
+    "casiab_slot",
+    "is_casiab_background",
+    "manifest_path",
+    "track_paths",
+    "video_key",
+]

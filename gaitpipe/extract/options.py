@@ -1,4 +1,5 @@
 """What an extraction run is told (:class:`ExtractOptions`) and what it reports back."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,8 +30,12 @@ class ExtractOptions:
 
     def segmenter_options(self) -> dict[str, Any]:
         """Keyword options for ``create_segmenter`` (only those given)."""
-        opts = {"weights": self.seg_weights, "tracker": self.tracker, "background": self.background,
-                "device": self.device}
+        opts = {
+            "weights": self.seg_weights,
+            "tracker": self.tracker,
+            "background": self.background,
+            "device": self.device,
+        }
         return {k: v for k, v in opts.items() if v is not None}
 
 

@@ -1,4 +1,5 @@
 """Videos in parallel worker processes, one segmenter per process, created once."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,14 @@ def _run_in_worker(job: Job, out_dir: Path, options: ExtractOptions) -> VideoRes
     return process_video(job, out_dir, options, _WORKER_SEGMENTER)
 
 
-def run_pool(jobs: list[Job], out: Path, options: ExtractOptions, backend: str, workers: int,
-             finished: Callable[[VideoResult], None]) -> None:
+def run_pool(
+    jobs: list[Job],
+    out: Path,
+    options: ExtractOptions,
+    backend: str,
+    workers: int,
+    finished: Callable[[VideoResult], None],
+) -> None:
     """Run ``jobs`` in ``workers`` spawned processes (no inherited torch/OpenCV thread state).
 
     ``backend`` is the segmenter the parent resolved (``auto`` -> yolo/bgsub), so all workers
@@ -52,8 +59,9 @@ def run_pool(jobs: list[Job], out: Path, options: ExtractOptions, backend: str, 
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(backend, options.segmenter_options(), threads)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(backend, options.segmenter_options(), threads)
+    ) as pool:
         futures = {pool.submit(_run_in_worker, job, out, options): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
@@ -65,8 +73,9 @@ def run_pool(jobs: list[Job], out: Path, options: ExtractOptions, backend: str, 
                 finished(VideoResult(job.path, "failed", key=job.key, error=str(exc)))
             except Exception as exc:  # a bug or an unexpected library failure: one line, the others go on
                 log.debug("extracting %s failed", job.path, exc_info=True)
-                finished(VideoResult(job.path, "failed", key=job.key,
-                                     error=f"unexpected error: {type(exc).__name__}: {exc}"))
+                finished(
+                    VideoResult(job.path, "failed", key=job.key, error=f"unexpected error: {type(exc).__name__}: {exc}")
+                )
 
 
 __all__ = ["run_pool"]

@@ -1,4 +1,5 @@
 """Pictures of a silhouette sequence for people: a contact sheet and the gait energy image."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Every failure becomes a ``failed`` :class:`VideoResult` with one line, never a raise, so one
 bad input never stops the others.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,9 @@ def process_video(job: Job, out_dir: Path, options: ExtractOptions, segmenter: S
     return result
 
 
-def _process(job: Job, out_dir: Path, options: ExtractOptions, segmenter: Segmenter | None,
-             result: VideoResult) -> None:
+def _process(
+    job: Job, out_dir: Path, options: ExtractOptions, segmenter: Segmenter | None, result: VideoResult
+) -> None:
     mpath = manifest_path(out_dir, job.key)
     if not options.overwrite and (done := finished_manifest(out_dir, job, options)) is not None:
         written = [t for t in done.get("tracks", []) if t.get("status") == "written"]
@@ -100,8 +102,17 @@ def _process(job: Job, out_dir: Path, options: ExtractOptions, segmenter: Segmen
             atomic_write_text(mpath, old_text)
         elif isinstance(exc, NoWalkerError):
             # Record what was seen (frames, drops, short tracks), marked incomplete.
-            write_manifest(mpath, {**exc.manifest, "video": os.path.abspath(job.path), "complete": False,
-                                   "error": str(exc), "outputs": []}, options)
+            write_manifest(
+                mpath,
+                {
+                    **exc.manifest,
+                    "video": os.path.abspath(job.path),
+                    "complete": False,
+                    "error": str(exc),
+                    "outputs": [],
+                },
+                options,
+            )
         raise
     t0 = clock()
     outputs, tracks = write_tracks(out_dir, job, video, options)

@@ -1,4 +1,5 @@
 """Seconds spent per extraction stage (decode / segment / normalise / write)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Writing one video's chosen tracks: OpenGait pickles, and optional PNG frames and previews."""
+
 from __future__ import annotations
 
 import pickle
@@ -32,8 +33,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
     atomic_write_bytes(path, buf.tobytes(), sync=False)
 
 
-def write_tracks(out_dir: Path, job: Job, video: VideoSilhouettes,
-                 options: ExtractOptions) -> tuple[list[str], list[dict[str, Any]]]:
+def write_tracks(
+    out_dir: Path, job: Job, video: VideoSilhouettes, options: ExtractOptions
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Write the chosen tracks; returns (output paths relative to out_dir, track records)."""
     import cv2
 

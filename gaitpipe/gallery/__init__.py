@@ -9,6 +9,7 @@ that ties them together).
 Imports numpy, sqlite3 and (lazily) faiss only: never torch, so tools and worker processes that
 only touch the gallery start fast.
 """
+
 from gaitpipe.errors import GalleryError
 from gaitpipe.gallery.gallery import Gallery
 from gaitpipe.gallery.index import flatten_parts
@@ -22,6 +23,15 @@ from gaitpipe.gallery.results import (
 from gaitpipe.gallery.store import Enrolment
 
 __all__ = [
-    "DEFAULT_THRESHOLD", "ENV_VAR", "Enrolment", "Gallery", "GalleryError", "Identification", "IdentitySummary",
-    "Match", "default_gallery_path", "flatten_parts", "resolve_gallery_path",
+    "DEFAULT_THRESHOLD",
+    "ENV_VAR",
+    "Enrolment",
+    "Gallery",
+    "GalleryError",
+    "Identification",
+    "IdentitySummary",
+    "Match",
+    "default_gallery_path",
+    "flatten_parts",
+    "resolve_gallery_path",
 ]

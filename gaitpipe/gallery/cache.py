@@ -13,6 +13,7 @@ removes (:meth:`IndexCache.leftovers`).
 Every row added to an index has its checksum checked first: a template that changed since it
 was enrolled is refused instead of being searched as if it were someone's walk.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,14 +63,25 @@ class CacheRecord:
             name = str(d["file"])
             if not _INDEX_FILE_RE.match(name):
                 return None
-            return cls(state, IndexParams.from_dict(d["params"]), name,
-                       None if d.get("bytes") is None else int(d["bytes"]), d.get("sha256"))
+            return cls(
+                state,
+                IndexParams.from_dict(d["params"]),
+                name,
+                None if d.get("bytes") is None else int(d["bytes"]),
+                d.get("sha256"),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.state.to_dict(), "params": self.params.to_dict(), "file": self.file, "bytes": self.size,
-                "sha256": self.sha256, "written": time.time()}
+        return {
+            **self.state.to_dict(),
+            "params": self.params.to_dict(),
+            "file": self.file,
+            "bytes": self.size,
+            "sha256": self.sha256,
+            "written": time.time(),
+        }
 
 
 class ChecksumError(GalleryError):
@@ -77,8 +89,10 @@ class ChecksumError(GalleryError):
 
     def __init__(self, bad: list[StoredTemplate]) -> None:
         shown = ", ".join(f"#{t.id} ({t.identity!r})" for t in bad[:10]) + (" ..." if len(bad) > 10 else "")
-        super().__init__(f"{len(bad)} enrolment(s) changed since they were enrolled (checksum mismatch): {shown}; "
-                         "remove them and enrol those walks again")
+        super().__init__(
+            f"{len(bad)} enrolment(s) changed since they were enrolled (checksum mismatch): {shown}; "
+            "remove them and enrol those walks again"
+        )
         self.ids = [t.id for t in bad]
 
 
@@ -194,10 +208,16 @@ class IndexCache:
             dim = shape[0] * shape[1] if shape else 0
             want_kind = faiss_index.resolve_kind(kind_setting, st.count)
             index, params, base_id = None, None, 0
-            if record is not None and record.state.uuid == st.uuid and record.params.kind == want_kind \
-                    and record.params.dim == dim:
-                only_appended = record.state == st or \
-                    self.store.prefix_state(record.state.id_max, cur) == (record.state.count, record.state.id_sum)
+            if (
+                record is not None
+                and record.state.uuid == st.uuid
+                and record.params.kind == want_kind
+                and record.params.dim == dim
+            ):
+                only_appended = record.state == st or self.store.prefix_state(record.state.id_max, cur) == (
+                    record.state.count,
+                    record.state.id_sum,
+                )
                 if only_appended:
                     index = self.load(record)
                     if index is not None and int(index.ntotal) == record.state.count:
@@ -234,16 +254,29 @@ class IndexCache:
                 break
         return np.concatenate(out)[:IVF_TRAIN_SAMPLE]
 
-    def write(self, index: faiss.Index, st: DbState, params: IndexParams, *, force: bool = True,
-              failed_file: str | None = None) -> None:
+    def write(
+        self,
+        index: faiss.Index,
+        st: DbState,
+        params: IndexParams,
+        *,
+        force: bool = True,
+        failed_file: str | None = None,
+    ) -> None:
         """Write the index under a new name, then swap ``index.json`` to it; drop the old files.
 
         Without ``force``, skipped when another process already wrote a usable index of this
         exact state (one other than ``failed_file``, the file this process could not load).
         """
         current = self.read_record()
-        if not force and current is not None and current.state == st and current.params == params \
-                and current.file != failed_file and self.file_problem(current) is None:
+        if (
+            not force
+            and current is not None
+            and current.state == st
+            and current.params == params
+            and current.file != failed_file
+            and self.file_problem(current) is None
+        ):
             return
         import faiss
 

@@ -23,6 +23,7 @@ identities (growing k until we do, or the gallery is exhausted).
 fingerprint (architecture + preset + weights hash); a template from any other encoder, or opening
 the gallery with other weights, raises :class:`GalleryError`.
 """
+
 from __future__ import annotations
 
 import errno
@@ -70,8 +71,9 @@ _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 def _check_identity(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or not _NAME_RE.match(name) or name != name.strip():
-        raise GalleryError(f"invalid identity {shorten(name)!r}: "
-                           "use 1-128 printable characters without leading/trailing spaces")
+        raise GalleryError(
+            f"invalid identity {shorten(name)!r}: use 1-128 printable characters without leading/trailing spaces"
+        )
     if name == "unknown":
         raise GalleryError("'unknown' is reserved for walkers that match nobody; choose another identity")
     return name
@@ -80,8 +82,16 @@ def _check_identity(name: str) -> str:
 class Gallery:
     """A gallery directory: SQLite rows + FAISS cache. Use :meth:`open`; close or use ``with``."""
 
-    def __init__(self, path: Path, store: Store, encoder: str | None, *, writable: bool = True,
-                 shared_lock: SharedLock | None = None, recovered: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        store: Store,
+        encoder: str | None,
+        *,
+        writable: bool = True,
+        shared_lock: SharedLock | None = None,
+        recovered: list[str] | None = None,
+    ) -> None:
         self.path = path
         self.store = store
         self.writable = writable
@@ -96,8 +106,14 @@ class Gallery:
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = False, encoder: str | None = None,
-             read_only: bool = False) -> Gallery:
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = False,
+        encoder: str | None = None,
+        read_only: bool = False,
+    ) -> Gallery:
         """Open the gallery at ``path`` (default :func:`default_gallery_path`).
 
         ``create``: make it if absent (directory 0700, files 0600). ``encoder``: the fingerprint
@@ -178,7 +194,9 @@ class Gallery:
             raise EncoderMismatchError(
                 f"gallery {self.path} holds templates of encoder {bound}, not {encoder}: "
                 "templates of different encoders are never mixed; use the same weights or another gallery",
-                bound, encoder)
+                bound,
+                encoder,
+            )
 
     def __len__(self) -> int:
         return self.store.count()
@@ -202,9 +220,22 @@ class Gallery:
         return self.store.embedding(enrolment_id)
 
     # -- writing ----------------------------------------------------------------------------
-    def enroll(self, identity: str, embedding: np.ndarray, *, encoder: str, video: str = "", video_sha256: str = "",
-               track: int = 0, frame_start: int = 0, frame_end: int = 0, frames: int = 0, quality: float = 1.0,
-               extra: dict[str, Any] | None = None, force: bool = False) -> Enrolment:
+    def enroll(
+        self,
+        identity: str,
+        embedding: np.ndarray,
+        *,
+        encoder: str,
+        video: str = "",
+        video_sha256: str = "",
+        track: int = 0,
+        frame_start: int = 0,
+        frame_end: int = 0,
+        frames: int = 0,
+        quality: float = 1.0,
+        extra: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> Enrolment:
         """Add one template ``[P, D]`` for ``identity`` atomically; returns the stored enrolment.
 
         Duplicate rule: if the same walk (same video sha256 and track) is already enrolled, under
@@ -212,9 +243,18 @@ class Gallery:
         unless ``force`` (then a second template is added, which can only raise that identity's
         max score for probes near this walk).
         """
-        item = {"identity": identity, "embedding": embedding, "video": video, "video_sha256": video_sha256,
-                "track": track, "frame_start": frame_start, "frame_end": frame_end, "frames": frames,
-                "quality": quality, "extra": extra}
+        item = {
+            "identity": identity,
+            "embedding": embedding,
+            "video": video,
+            "video_sha256": video_sha256,
+            "track": track,
+            "frame_start": frame_start,
+            "frame_end": frame_end,
+            "frames": frames,
+            "quality": quality,
+            "extra": extra,
+        }
         return self.enroll_many([item], encoder=encoder, force=force)[0]
 
     def enroll_many(self, items: list[dict[str, Any]], *, encoder: str, force: bool = False) -> list[Enrolment]:
@@ -248,12 +288,24 @@ class Gallery:
                             raise GalleryError(
                                 f"this walk (video sha256 {sha[:12]}, track {d.track}) is already enrolled as "
                                 f"{d.identity!r} (enrolment #{d.id}); enrol it again with force to add a second "
-                                "template (--force)")
-                    ids.append(self.store.insert(
-                        cur, identity=item["identity"], embedding=emb, video=str(item.get("video", "")),
-                        video_sha256=sha, track=int(item.get("track", 0)), frame_start=int(item.get("frame_start", 0)),
-                        frame_end=int(item.get("frame_end", 0)), frames=int(item.get("frames", 0)),
-                        quality=float(item.get("quality", 1.0)), encoder=encoder, extra=item.get("extra")))
+                                "template (--force)"
+                            )
+                    ids.append(
+                        self.store.insert(
+                            cur,
+                            identity=item["identity"],
+                            embedding=emb,
+                            video=str(item.get("video", "")),
+                            video_sha256=sha,
+                            track=int(item.get("track", 0)),
+                            frame_start=int(item.get("frame_start", 0)),
+                            frame_end=int(item.get("frame_end", 0)),
+                            frames=int(item.get("frames", 0)),
+                            quality=float(item.get("quality", 1.0)),
+                            encoder=encoder,
+                            extra=item.get("extra"),
+                        )
+                    )
             # The rows are committed: the cache catches up (a crash here only leaves it stale).
             self._update_index_after_commit()
         by_id = {e.id: e for e in self.store.enrolments()}
@@ -271,8 +323,11 @@ class Gallery:
         except OSError as exc:
             nospace = exc.errno == errno.ENOSPC or low_on_space(self.path)
             self.index_error = os.strerror(errno.ENOSPC).lower() if nospace else (exc.strerror or str(exc))
-            log.warning("the search index of gallery %s could not be written (%s); it is rebuilt on the next command",
-                        self.path, self.index_error)
+            log.warning(
+                "the search index of gallery %s could not be written (%s); it is rebuilt on the next command",
+                self.path,
+                self.index_error,
+            )
 
     def _delete_rows(self, delete: Callable[[sqlite3.Cursor], object]) -> None:
         """Run ``delete(cursor)`` as a removal: index files first, then rows, then erase freed pages."""
@@ -363,10 +418,21 @@ class Gallery:
                     if not force and r.video_sha256 and self.store.find_source(r.video_sha256, r.track, cur):
                         skipped += 1
                         continue
-                    self.store.insert(cur, identity=_check_identity(r.identity), embedding=r.embedding, video=r.video,
-                                      video_sha256=r.video_sha256, track=r.track, frame_start=r.frame_start,
-                                      frame_end=r.frame_end, frames=r.frames, quality=r.quality, encoder=r.encoder,
-                                      extra=r.extra, created=r.created)
+                    self.store.insert(
+                        cur,
+                        identity=_check_identity(r.identity),
+                        embedding=r.embedding,
+                        video=r.video,
+                        video_sha256=r.video_sha256,
+                        track=r.track,
+                        frame_start=r.frame_start,
+                        frame_end=r.frame_end,
+                        frames=r.frames,
+                        quality=r.quality,
+                        encoder=r.encoder,
+                        extra=r.extra,
+                        created=r.created,
+                    )
                     added += 1
             self._update_index_after_commit()
         return added, skipped
@@ -404,8 +470,9 @@ class Gallery:
                 return ranked
             k = min(n, k * 4)
 
-    def identify(self, embeddings: np.ndarray, *, top_k: int = 5,
-                 threshold: float = DEFAULT_THRESHOLD) -> list[Identification]:
+    def identify(
+        self, embeddings: np.ndarray, *, top_k: int = 5, threshold: float = DEFAULT_THRESHOLD
+    ) -> list[Identification]:
         """Open-set identification: ranked matches per probe, decision ``unknown`` below ``threshold``."""
         return [Identification(m, float(threshold)) for m in self.search(embeddings, top_k)]
 
@@ -470,6 +537,9 @@ class Gallery:
 
     def _unknown_message(self, identity: str) -> str:
         names = [n for n, _ in self.store.identities()]
-        hint = f"; enrolled: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}" if names else \
-            "; the gallery is empty"
+        hint = (
+            f"; enrolled: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+            if names
+            else "; the gallery is empty"
+        )
         return f"no identity {shorten(identity)!r} in gallery {self.path}{hint}"

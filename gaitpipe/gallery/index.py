@@ -21,6 +21,7 @@ Index kinds (``KINDS``):
 * ``auto``: ``flat`` up to :data:`APPROX_THRESHOLD` templates, ``hnsw`` above (exact search of
   4096-d vectors costs ~16 kB of memory traffic per template per query).
 """
+
 from __future__ import annotations
 
 import math
@@ -80,13 +81,23 @@ class IndexParams:
     ef_search: int = HNSW_EF_SEARCH
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "nlist": self.nlist, "nprobe": self.nprobe,
-                "ef_search": self.ef_search}
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "ef_search": self.ef_search,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> IndexParams:
-        return cls(str(d["kind"]), int(d["dim"]), int(d.get("nlist", 0)), int(d.get("nprobe", IVF_NPROBE)),
-                   int(d.get("ef_search", HNSW_EF_SEARCH)))
+        return cls(
+            str(d["kind"]),
+            int(d["dim"]),
+            int(d.get("nlist", 0)),
+            int(d.get("nprobe", IVF_NPROBE)),
+            int(d.get("ef_search", HNSW_EF_SEARCH)),
+        )
 
 
 def new_index(params: IndexParams, train_vectors: np.ndarray | None = None) -> faiss.Index:

@@ -4,6 +4,7 @@ Writers ``flock`` ``gallery.lock`` so several processes enrolling at once serial
 own lock guards the rows; this one also guards the index files and crash clean-up). Readers
 take no lock, so a gallery on a read-only file system can still be searched and listed.
 """
+
 from __future__ import annotations
 
 import errno
@@ -43,8 +44,10 @@ def is_writable(root: Path) -> bool:
 
 
 def read_only_error(root: Path, reason: str = "") -> GalleryError:
-    return GalleryError(f"gallery {root} is read-only{f' ({reason})' if reason else ''}: it can be searched and "
-                        "listed, but enrolling, removing or repairing needs a writable gallery")
+    return GalleryError(
+        f"gallery {root} is read-only{f' ({reason})' if reason else ''}: it can be searched and "
+        "listed, but enrolling, removing or repairing needs a writable gallery"
+    )
 
 
 @contextmanager

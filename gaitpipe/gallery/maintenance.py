@@ -8,6 +8,7 @@ only then (5) deletes the marker. A gallery opened writable with the marker pres
 and (4) before anything else, under the gallery lock. The same step removes the temporary files
 of interrupted writes.
 """
+
 from __future__ import annotations
 
 import os
@@ -95,7 +96,13 @@ def inspect(root: Path, store: Store, cache: IndexCache) -> Findings:
     return found
 
 
-def verify_report(integrity: str, enrolments: int, index_total: int, problems: list[str],
-                  repaired: list[str]) -> dict[str, Any]:
-    return {"integrity": integrity, "enrolments": enrolments, "index_total": index_total, "problems": problems,
-            "repaired": repaired}
+def verify_report(
+    integrity: str, enrolments: int, index_total: int, problems: list[str], repaired: list[str]
+) -> dict[str, Any]:
+    return {
+        "integrity": integrity,
+        "enrolments": enrolments,
+        "index_total": index_total,
+        "problems": problems,
+        "repaired": repaired,
+    }

@@ -1,4 +1,5 @@
 """Where the gallery lives when no path is given."""
+
 from __future__ import annotations
 
 import os

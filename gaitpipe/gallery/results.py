@@ -1,4 +1,5 @@
 """What a gallery search answers: ranked matches, the open-set decision, an identity's enrolments."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

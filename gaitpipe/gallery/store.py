@@ -12,6 +12,7 @@ its -wal/-shm files the database file's mode), inside a 0700 directory, whatever
 Each row carries a sha256 ``checksum`` over its template and metadata (schema 2), so bit rot or
 an edited row is detected instead of silently identifying a walker as someone else.
 """
+
 from __future__ import annotations
 
 import errno
@@ -65,10 +66,13 @@ CREATE INDEX IF NOT EXISTS enrolments_identity ON enrolments(identity);
 CREATE INDEX IF NOT EXISTS enrolments_source ON enrolments(video_sha256, track);
 """
 
-_META_COLUMNS = ("id, identity, video, video_sha256, track, frame_start, frame_end, frames, quality, created,"
-                 " encoder, extra")
-_TEMPLATE_COLUMNS = ("id, identity, video, video_sha256, track, frame_start, frame_end, frames, quality, created,"
-                     " encoder, parts, dim, embedding, extra")
+_META_COLUMNS = (
+    "id, identity, video, video_sha256, track, frame_start, frame_end, frames, quality, created, encoder, extra"
+)
+_TEMPLATE_COLUMNS = (
+    "id, identity, video, video_sha256, track, frame_start, frame_end, frames, quality, created,"
+    " encoder, parts, dim, embedding, extra"
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,20 @@ class Enrolment:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Enrolment:
-        return cls(int(row["id"]), row["identity"], row["video"], row["video_sha256"], int(row["track"]),
-                   int(row["frame_start"]), int(row["frame_end"]), int(row["frames"]), float(row["quality"]),
-                   float(row["created"]), row["encoder"], json.loads(row["extra"] or "{}"))
+        return cls(
+            int(row["id"]),
+            row["identity"],
+            row["video"],
+            row["video_sha256"],
+            int(row["track"]),
+            int(row["frame_start"]),
+            int(row["frame_end"]),
+            int(row["frames"]),
+            float(row["quality"]),
+            float(row["created"]),
+            row["encoder"],
+            json.loads(row["extra"] or "{}"),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,10 +139,24 @@ class StoredTemplate:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredTemplate:
         keys = row.keys()
-        return cls(int(row["id"]), row["identity"], row["video"], row["video_sha256"], int(row["track"]),
-                   int(row["frame_start"]), int(row["frame_end"]), int(row["frames"]), float(row["quality"]),
-                   float(row["created"]), row["encoder"], int(row["parts"]), int(row["dim"]), bytes(row["embedding"]),
-                   row["extra"] or "{}", row["checksum"] if "checksum" in keys else "")
+        return cls(
+            int(row["id"]),
+            row["identity"],
+            row["video"],
+            row["video_sha256"],
+            int(row["track"]),
+            int(row["frame_start"]),
+            int(row["frame_end"]),
+            int(row["frames"]),
+            float(row["quality"]),
+            float(row["created"]),
+            row["encoder"],
+            int(row["parts"]),
+            int(row["dim"]),
+            bytes(row["embedding"]),
+            row["extra"] or "{}",
+            row["checksum"] if "checksum" in keys else "",
+        )
 
     @property
     def embedding(self) -> np.ndarray:
@@ -139,10 +168,22 @@ class StoredTemplate:
         return loaded
 
     def expected_checksum(self) -> str:
-        return template_checksum(identity=self.identity, video=self.video, video_sha256=self.video_sha256,
-                                 track=self.track, frame_start=self.frame_start, frame_end=self.frame_end,
-                                 frames=self.frames, quality=self.quality, created=self.created, encoder=self.encoder,
-                                 parts=self.parts, dim=self.dim, blob=self.blob, extra_json=self.extra_json)
+        return template_checksum(
+            identity=self.identity,
+            video=self.video,
+            video_sha256=self.video_sha256,
+            track=self.track,
+            frame_start=self.frame_start,
+            frame_end=self.frame_end,
+            frames=self.frames,
+            quality=self.quality,
+            created=self.created,
+            encoder=self.encoder,
+            parts=self.parts,
+            dim=self.dim,
+            blob=self.blob,
+            extra_json=self.extra_json,
+        )
 
     def checksum_ok(self) -> bool:
         """True when the stored checksum matches (rows without one cannot be checked: True)."""
@@ -163,13 +204,43 @@ class DbState:
         return asdict(self)
 
 
-def template_checksum(*, identity: str, video: str, video_sha256: str, track: int, frame_start: int, frame_end: int,
-                      frames: int, quality: float, created: float, encoder: str, parts: int, dim: int, blob: bytes,
-                      extra_json: str) -> str:
+def template_checksum(
+    *,
+    identity: str,
+    video: str,
+    video_sha256: str,
+    track: int,
+    frame_start: int,
+    frame_end: int,
+    frames: int,
+    quality: float,
+    created: float,
+    encoder: str,
+    parts: int,
+    dim: int,
+    blob: bytes,
+    extra_json: str,
+) -> str:
     """sha256 over an enrolment's metadata (canonical JSON) and its template bytes."""
-    meta = json.dumps([identity, video, video_sha256, int(track), int(frame_start), int(frame_end), int(frames),
-                       float(quality), float(created), encoder, int(parts), int(dim), extra_json],
-                      separators=(",", ":"), ensure_ascii=True)
+    meta = json.dumps(
+        [
+            identity,
+            video,
+            video_sha256,
+            int(track),
+            int(frame_start),
+            int(frame_end),
+            int(frames),
+            float(quality),
+            float(created),
+            encoder,
+            int(parts),
+            int(dim),
+            extra_json,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
     h = hashlib.sha256(meta.encode("ascii"))
     h.update(b"\0")
     h.update(blob)
@@ -228,8 +299,10 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             conn.close()
-            raise GalleryError(f"gallery database {path} has changes in its write-ahead log that cannot be read "
-                               "without writing; open the gallery once where it can be written") from None
+            raise GalleryError(
+                f"gallery database {path} has changes in its write-ahead log that cannot be read "
+                "without writing; open the gallery once where it can be written"
+            ) from None
         return conn
     return sqlite3.connect(f"file:{path}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
@@ -268,8 +341,9 @@ class Store:
             if not read_only:
                 self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"gallery database {self.path} is unreadable or corrupt "
-                               f"({describe_db_error(exc, self.path.parent)})") from None
+            raise GalleryError(
+                f"gallery database {self.path} is unreadable or corrupt ({describe_db_error(exc, self.path.parent)})"
+            ) from None
 
     # -- schema ---------------------------------------------------------------------------
     def _has_schema(self) -> bool:
@@ -284,8 +358,12 @@ class Store:
             for stmt in _SCHEMA.strip().split(";"):
                 if stmt.strip():
                     cur.execute(stmt)
-            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("uuid", uuid.uuid4().hex),
-                               ("generation", "0"), ("created", repr(time.time()))):
+            for key, value in (
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("uuid", uuid.uuid4().hex),
+                ("generation", "0"),
+                ("created", repr(time.time())),
+            ):
                 cur.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def _check_schema(self) -> None:
@@ -293,8 +371,9 @@ class Store:
         if version is None:
             raise GalleryError(f"{self.path} is not a gaitpipe gallery database")
         if int(version) > SCHEMA_VERSION:
-            raise GalleryError(f"gallery {self.path} was written by a newer gaitpipe (schema {version}); "
-                               "upgrade gaitpipe")
+            raise GalleryError(
+                f"gallery {self.path} was written by a newer gaitpipe (schema {version}); upgrade gaitpipe"
+            )
 
     def _migrate(self) -> None:
         """Schema 1 -> 2: add the checksum column and compute it for rows that have none."""
@@ -338,8 +417,10 @@ class Store:
             except sqlite3.Error:
                 pass
             if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O error: nothing was changed
-                raise GalleryError(f"gallery {self.path.parent} could not be written "
-                                   f"({describe_db_error(exc, self.path.parent)}); nothing was changed") from None
+                raise GalleryError(
+                    f"gallery {self.path.parent} could not be written "
+                    f"({describe_db_error(exc, self.path.parent)}); nothing was changed"
+                ) from None
             raise
 
     @contextmanager
@@ -364,8 +445,10 @@ class Store:
         return None if row is None else str(row["value"])
 
     def set_meta(self, cur: sqlite3.Cursor, key: str, value: str) -> None:
-        cur.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (key, value))
+        cur.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def shape(self, cur: sqlite3.Cursor | None = None) -> tuple[int, int] | None:
         """``(parts, dim)`` of the templates this gallery holds (None while unbound)."""
@@ -380,84 +463,143 @@ class Store:
     def state(self, cur: sqlite3.Cursor | None = None) -> DbState:
         c = self._reader(cur)
         gen = int(self.get_meta("generation", cur) or 0)
-        row = c.execute("SELECT count(*) AS n, coalesce(sum(id), 0) AS s, coalesce(max(id), 0) AS m FROM enrolments"
-                        ).fetchone()
+        row = c.execute(
+            "SELECT count(*) AS n, coalesce(sum(id), 0) AS s, coalesce(max(id), 0) AS m FROM enrolments"
+        ).fetchone()
         return DbState(str(self.get_meta("uuid", cur)), gen, int(row["n"]), int(row["s"]), int(row["m"]))
 
     def prefix_state(self, id_max: int, cur: sqlite3.Cursor | None = None) -> tuple[int, int]:
         """(count, id sum) of the rows with id <= ``id_max``: tells whether rows were only appended."""
-        row = self._reader(cur).execute(
-            "SELECT count(*) AS n, coalesce(sum(id), 0) AS s FROM enrolments WHERE id <= ?", (int(id_max),)).fetchone()
+        row = (
+            self._reader(cur)
+            .execute("SELECT count(*) AS n, coalesce(sum(id), 0) AS s FROM enrolments WHERE id <= ?", (int(id_max),))
+            .fetchone()
+        )
         return int(row["n"]), int(row["s"])
 
     # -- rows -----------------------------------------------------------------------------
     def count(self, cur: sqlite3.Cursor | None = None) -> int:
         return int(self._reader(cur).execute("SELECT count(*) AS n FROM enrolments").fetchone()["n"])
 
-    def insert(self, cur: sqlite3.Cursor, *, identity: str, embedding: np.ndarray, video: str, video_sha256: str,
-               track: int, frame_start: int, frame_end: int, frames: int, quality: float, encoder: str,
-               extra: dict[str, Any] | None = None, created: float | None = None) -> int:
+    def insert(
+        self,
+        cur: sqlite3.Cursor,
+        *,
+        identity: str,
+        embedding: np.ndarray,
+        video: str,
+        video_sha256: str,
+        track: int,
+        frame_start: int,
+        frame_end: int,
+        frames: int,
+        quality: float,
+        encoder: str,
+        extra: dict[str, Any] | None = None,
+        created: float | None = None,
+    ) -> int:
         blob, parts, dim = encode_embedding(embedding)
         when = float(created if created is not None else time.time())
         extra_json = json.dumps(extra or {})
-        checksum = template_checksum(identity=identity, video=str(video), video_sha256=video_sha256, track=int(track),
-                                     frame_start=int(frame_start), frame_end=int(frame_end), frames=int(frames),
-                                     quality=float(quality), created=when, encoder=encoder, parts=parts, dim=dim,
-                                     blob=blob, extra_json=extra_json)
+        checksum = template_checksum(
+            identity=identity,
+            video=str(video),
+            video_sha256=video_sha256,
+            track=int(track),
+            frame_start=int(frame_start),
+            frame_end=int(frame_end),
+            frames=int(frames),
+            quality=float(quality),
+            created=when,
+            encoder=encoder,
+            parts=parts,
+            dim=dim,
+            blob=blob,
+            extra_json=extra_json,
+        )
         cur.execute(
             "INSERT INTO enrolments(identity, video, video_sha256, track, frame_start, frame_end, frames, quality,"
             " created, encoder, parts, dim, embedding, extra, checksum) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (identity, str(video), video_sha256, int(track), int(frame_start), int(frame_end), int(frames),
-             float(quality), when, encoder, parts, dim, blob, extra_json, checksum),
+            (
+                identity,
+                str(video),
+                video_sha256,
+                int(track),
+                int(frame_start),
+                int(frame_end),
+                int(frames),
+                float(quality),
+                when,
+                encoder,
+                parts,
+                dim,
+                blob,
+                extra_json,
+                checksum,
+            ),
         )
         return int(cur.lastrowid or 0)
 
     def find_source(self, video_sha256: str, track: int, cur: sqlite3.Cursor | None = None) -> list[Enrolment]:
-        rows = self._reader(cur).execute(
-            f"SELECT {_META_COLUMNS} FROM enrolments WHERE video_sha256 = ? AND track = ? ORDER BY id",
-            (video_sha256, int(track))).fetchall()
+        rows = (
+            self._reader(cur)
+            .execute(
+                f"SELECT {_META_COLUMNS} FROM enrolments WHERE video_sha256 = ? AND track = ? ORDER BY id",
+                (video_sha256, int(track)),
+            )
+            .fetchall()
+        )
         return [Enrolment.from_row(r) for r in rows]
 
     def enrolments(self, identity: str | None = None) -> list[Enrolment]:
         if identity is None:
             rows = self.conn.execute(f"SELECT {_META_COLUMNS} FROM enrolments ORDER BY identity, id").fetchall()
         else:
-            rows = self.conn.execute(f"SELECT {_META_COLUMNS} FROM enrolments WHERE identity = ? ORDER BY id",
-                                     (identity,)).fetchall()
+            rows = self.conn.execute(
+                f"SELECT {_META_COLUMNS} FROM enrolments WHERE identity = ? ORDER BY id", (identity,)
+            ).fetchall()
         return [Enrolment.from_row(r) for r in rows]
 
     def enrolment(self, enrolment_id: int, cur: sqlite3.Cursor | None = None) -> Enrolment | None:
-        row = self._reader(cur).execute(f"SELECT {_META_COLUMNS} FROM enrolments WHERE id = ?",
-                                        (int(enrolment_id),)).fetchone()
+        row = (
+            self._reader(cur)
+            .execute(f"SELECT {_META_COLUMNS} FROM enrolments WHERE id = ?", (int(enrolment_id),))
+            .fetchone()
+        )
         return None if row is None else Enrolment.from_row(row)
 
     def identities(self) -> list[tuple[str, int]]:
         rows = self.conn.execute(
-            "SELECT identity, count(*) AS n FROM enrolments GROUP BY identity ORDER BY identity").fetchall()
+            "SELECT identity, count(*) AS n FROM enrolments GROUP BY identity ORDER BY identity"
+        ).fetchall()
         return [(str(r["identity"]), int(r["n"])) for r in rows]
 
     def identity_count(self, identity: str) -> int:
-        return int(self.conn.execute("SELECT count(*) AS n FROM enrolments WHERE identity = ?",
-                                     (identity,)).fetchone()["n"])
+        return int(
+            self.conn.execute("SELECT count(*) AS n FROM enrolments WHERE identity = ?", (identity,)).fetchone()["n"]
+        )
 
     def identity_of(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for start in range(0, len(ids), 500):
-            chunk = [int(i) for i in ids[start:start + 500]]
+            chunk = [int(i) for i in ids[start : start + 500]]
             q = f"SELECT id, identity FROM enrolments WHERE id IN ({','.join('?' * len(chunk))})"
             out.update({int(r["id"]): str(r["identity"]) for r in self.conn.execute(q, chunk).fetchall()})
         return out
 
-    def iter_templates(self, min_id: int = 0, max_id: int | None = None, batch: int = 4096,
-                       cur: sqlite3.Cursor | None = None) -> Iterator[list[StoredTemplate]]:
+    def iter_templates(
+        self, min_id: int = 0, max_id: int | None = None, batch: int = 4096, cur: sqlite3.Cursor | None = None
+    ) -> Iterator[list[StoredTemplate]]:
         """Yield batches of whole rows with ``min_id < id <= max_id``, in id order."""
         c = self._reader(cur)
         last = int(min_id)
         top = (1 << 62) if max_id is None else int(max_id)
         checksum = ", checksum" if self.has_checksums else ""
         while True:
-            rows = c.execute(f"SELECT {_TEMPLATE_COLUMNS}{checksum} FROM enrolments WHERE id > ? AND id <= ?"
-                             " ORDER BY id LIMIT ?", (last, top, batch)).fetchall()
+            rows = c.execute(
+                f"SELECT {_TEMPLATE_COLUMNS}{checksum} FROM enrolments WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (last, top, batch),
+            ).fetchall()
             if not rows:
                 return
             templates = [StoredTemplate.from_row(r) for r in rows]
@@ -465,8 +607,9 @@ class Store:
             last = templates[-1].id
 
     def embedding(self, enrolment_id: int) -> np.ndarray:
-        row = self.conn.execute("SELECT parts, dim, embedding FROM enrolments WHERE id = ?",
-                                (int(enrolment_id),)).fetchone()
+        row = self.conn.execute(
+            "SELECT parts, dim, embedding FROM enrolments WHERE id = ?", (int(enrolment_id),)
+        ).fetchone()
         if row is None:
             raise GalleryError(f"no enrolment #{enrolment_id} in the gallery")
         return decode_embedding(row["embedding"], int(row["parts"]), int(row["dim"]))

@@ -11,6 +11,7 @@
 
 The weights file format itself (save, load, fingerprint) is :mod:`gaitpipe.models.checkpoint`.
 """
+
 from gaitpipe.hub.encoders import (
     RENAMED,
     default_weights,
@@ -40,9 +41,31 @@ from gaitpipe.hub.segmenter import (
 )
 
 __all__ = [
-    "CASIAB_LICENCE", "DEFAULT_SEGMENTER_WEIGHTS", "INDEX_NAME", "REMOTE_WEIGHTS", "RENAMED", "WEIGHTS_DIR_ENV",
-    "WEIGHT_SUFFIXES", "RemoteWeights", "WeightsInfo", "default_weights", "describe_installed", "find_segmenter_weights",
-    "find_weights", "install_dir", "installed_weights", "load_encoder", "packaged_weights_dir", "read_index",
-    "refresh_index_of", "resolve_segmenter_weights", "resolve_weights", "segmenter_search_dirs", "stale_entries",
-    "user_weights_dir", "weights_dirs", "weights_info", "write_index",
+    "CASIAB_LICENCE",
+    "DEFAULT_SEGMENTER_WEIGHTS",
+    "INDEX_NAME",
+    "REMOTE_WEIGHTS",
+    "RENAMED",
+    "WEIGHTS_DIR_ENV",
+    "WEIGHT_SUFFIXES",
+    "RemoteWeights",
+    "WeightsInfo",
+    "default_weights",
+    "describe_installed",
+    "find_segmenter_weights",
+    "find_weights",
+    "install_dir",
+    "installed_weights",
+    "load_encoder",
+    "packaged_weights_dir",
+    "read_index",
+    "refresh_index_of",
+    "resolve_segmenter_weights",
+    "resolve_weights",
+    "segmenter_search_dirs",
+    "stale_entries",
+    "user_weights_dir",
+    "weights_dirs",
+    "weights_info",
+    "write_index",
 ]

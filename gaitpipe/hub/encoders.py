@@ -1,4 +1,5 @@
 """Gait encoder weights by name: lookup, the default, loading, and the listing of what is installed."""
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,9 @@ def default_weights() -> Path | None:
     return None
 
 
-def load_encoder(name_or_path: str | Path | None = None,
-                 device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_encoder(
+    name_or_path: str | Path | None = None, device: str | torch.device | None = None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``(model, meta)`` ready for ``embed``: eval mode, on ``device`` (CUDA when present if None).
 
     ``None`` means the default weights; ``meta["path"]`` is the file loaded.
@@ -100,8 +102,10 @@ def load_encoder(name_or_path: str | Path | None = None,
     if name_or_path is None:
         path = default_weights()
         if path is None:
-            raise WeightsError("no default weights installed: give a weights file or name, train weights, "
-                               "or import an official checkpoint")
+            raise WeightsError(
+                "no default weights installed: give a weights file or name, train weights, "
+                "or import an official checkpoint"
+            )
     else:
         path = resolve_weights(name_or_path)
     model, meta = load_checkpoint(path, map_location="cpu")
@@ -118,8 +122,12 @@ def describe_installed() -> list[dict[str, Any]]:
         default = None
     rows = []
     for path in installed_weights():
-        row: dict[str, Any] = {"name": path.stem, "path": str(path), "bytes": path.stat().st_size,
-                               "default": path == default}
+        row: dict[str, Any] = {
+            "name": path.stem,
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "default": path == default,
+        }
         try:
             from gaitpipe.models.checkpoint import read_meta
 
@@ -128,12 +136,33 @@ def describe_installed() -> list[dict[str, Any]]:
             row["error"] = str(exc)
         else:
             meta = info.to_dict()
-            for key in ("arch", "preset", "parts", "embed_dim", "fingerprint", "training_data", "metrics", "created",
-                        "open_set", "source", "stored_half", "licence", "notes"):
+            for key in (
+                "arch",
+                "preset",
+                "parts",
+                "embed_dim",
+                "fingerprint",
+                "training_data",
+                "metrics",
+                "created",
+                "open_set",
+                "source",
+                "stored_half",
+                "licence",
+                "notes",
+            ):
                 row[key] = meta.get(key)
         rows.append(row)
     return rows
 
 
-__all__ = ["RENAMED", "default_weights", "describe_installed", "find_weights", "installed_weights", "load_encoder",
-           "resolve_weights", "weights_info"]
+__all__ = [
+    "RENAMED",
+    "default_weights",
+    "describe_installed",
+    "find_weights",
+    "installed_weights",
+    "load_encoder",
+    "resolve_weights",
+    "weights_info",
+]

@@ -5,6 +5,7 @@ The only fact the index owns is ``default`` (the encoder of enroll/identify/demo
 :func:`write_index` whenever gaitpipe changes a file of the folder, so they cannot disagree with
 the files; :func:`stale_entries` says where a hand-edited index does.
 """
+
 from __future__ import annotations
 
 import json
@@ -103,5 +104,13 @@ def stale_entries(folder: str | Path) -> list[str]:
     return sorted(n for n in stored.keys() | derived.keys() if stored.get(n) != derived.get(n))
 
 
-__all__ = ["INDEX_NAME", "derive_index", "index_entry", "index_path", "read_index", "refresh_index_of",
-           "stale_entries", "write_index"]
+__all__ = [
+    "INDEX_NAME",
+    "derive_index",
+    "index_entry",
+    "index_path",
+    "read_index",
+    "refresh_index_of",
+    "stale_entries",
+    "write_index",
+]

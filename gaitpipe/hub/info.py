@@ -6,6 +6,7 @@ threshold, licence and notes. :class:`WeightsInfo` is its typed view, in the spi
 ``PretrainedCfg``; :meth:`WeightsInfo.from_dict` validates a header and
 :meth:`WeightsInfo.to_dict` gives it back unchanged (keys this gaitpipe does not know are kept).
 """
+
 from __future__ import annotations
 
 import dataclasses

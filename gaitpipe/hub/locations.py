@@ -7,6 +7,7 @@ Search order for a weights *name* (first match wins):
 3. the weights shipped inside the package (``gaitpipe/_weights``: the wheel carries them; in a
    source checkout the top-level ``weights/`` is a link to that folder).
 """
+
 from __future__ import annotations
 
 import os
@@ -72,5 +73,14 @@ def is_weights_file(path: Path) -> bool:
     return path.is_file() and path.suffix in WEIGHT_SUFFIXES and not path.name.startswith(".")
 
 
-__all__ = ["WEIGHTS_DIR_ENV", "WEIGHT_SUFFIXES", "env_weights_dirs", "install_dir", "is_source_checkout",
-           "is_weights_file", "packaged_weights_dir", "user_weights_dir", "weights_dirs"]
+__all__ = [
+    "WEIGHTS_DIR_ENV",
+    "WEIGHT_SUFFIXES",
+    "env_weights_dirs",
+    "install_dir",
+    "is_source_checkout",
+    "is_weights_file",
+    "packaged_weights_dir",
+    "user_weights_dir",
+    "weights_dirs",
+]

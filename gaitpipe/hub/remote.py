@@ -6,6 +6,7 @@ Hugging Face Hub repository and file) and the function that fetches them into
 :func:`gaitpipe.hub.install_dir`; name lookup (:func:`gaitpipe.hub.resolve_weights`) stays the
 same and only gains a place to fetch from.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ A *name* (``yolo11n-seg.pt``) is looked for in gaitpipe's weights folders
 weights folder; a *path* is used as given. Only when nothing local exists does ultralytics
 download its asset (see :func:`gaitpipe.hub.remote.download_ultralytics_asset`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -77,5 +78,4 @@ def resolve_segmenter_weights(weights: str | Path | None = None) -> Path:
     return fetched
 
 
-__all__ = ["DEFAULT_SEGMENTER_WEIGHTS", "find_segmenter_weights", "resolve_segmenter_weights",
-           "segmenter_search_dirs"]
+__all__ = ["DEFAULT_SEGMENTER_WEIGHTS", "find_segmenter_weights", "resolve_segmenter_weights", "segmenter_search_dirs"]

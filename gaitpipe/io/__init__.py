@@ -1,4 +1,5 @@
 """Reading frames from videos, image folders, cameras and streams."""
+
 from gaitpipe.io.video import (
     DEFAULT_FPS,
     IMAGE_EXTENSIONS,

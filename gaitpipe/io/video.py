@@ -21,6 +21,7 @@ Decisions worth knowing:
   :class:`~gaitpipe.errors.InputError` with one line naming the file. The first frame is decoded
   when the source is opened, so a corrupt file fails at :func:`open_video`, not mid-pipeline.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,23 @@ from gaitpipe.types import Frame, VideoInfo
 
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {
-        ".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
-        ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".asf", ".dv",
+        ".avi",
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".mov",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".wmv",
+        ".flv",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".3gp",
+        ".ogv",
+        ".asf",
+        ".dv",
     }
 )
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -136,7 +152,7 @@ class VideoSource:
     def close(self) -> None:
         """Release the decoder (idempotent)."""
 
-    def __enter__(self) -> "VideoSource":
+    def __enter__(self) -> VideoSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -149,8 +165,9 @@ class VideoSource:
 class _CaptureSource(VideoSource):
     """A video file, camera or stream decoded by ``cv2.VideoCapture``."""
 
-    def __init__(self, target: str | int, label: str, *, is_live: bool, stride: int,
-                 max_frames: int | None, fps: float | None) -> None:
+    def __init__(
+        self, target: str | int, label: str, *, is_live: bool, stride: int, max_frames: int | None, fps: float | None
+    ) -> None:
         self._target = target
         self._label = label
         self._is_live = is_live
@@ -159,7 +176,9 @@ class _CaptureSource(VideoSource):
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_live else 0
         info = VideoInfo(
             source=str(target) if not isinstance(target, int) else str(target),
-            fps=float(fps) if fps else (float(src_fps) if src_fps and np.isfinite(src_fps) and src_fps > 0 else DEFAULT_FPS),
+            fps=float(fps)
+            if fps
+            else (float(src_fps) if src_fps and np.isfinite(src_fps) and src_fps > 0 else DEFAULT_FPS),
             frame_count=count if count > 0 else None,
             width=int(first.shape[1]),
             height=int(first.shape[0]),
@@ -178,7 +197,9 @@ class _CaptureSource(VideoSource):
         if not cap.isOpened():
             cap.release()
             what = "camera" if isinstance(self._target, int) else ("stream" if self._is_live else "video")
-            raise InputError(f"cannot open {what} {self._label}: not a readable video (corrupt, unsupported format or unavailable)")
+            raise InputError(
+                f"cannot open {what} {self._label}: not a readable video (corrupt, unsupported format or unavailable)"
+            )
         # Apply the rotation tag ourselves so the result does not depend on the OpenCV build.
         rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
         if rotation not in (0, 90, 180, 270):
@@ -225,13 +246,20 @@ class _CaptureSource(VideoSource):
 class _ImageDirSource(VideoSource):
     """A directory of image frames (or a single image), read one file at a time."""
 
-    def __init__(self, files: list[Path], label: str, *, stride: int, max_frames: int | None,
-                 fps: float | None) -> None:
+    def __init__(
+        self, files: list[Path], label: str, *, stride: int, max_frames: int | None, fps: float | None
+    ) -> None:
         self._files = files
         self._label = label
         first = self._read(files[0])
-        info = VideoInfo(source=label, fps=float(fps) if fps else DEFAULT_FPS, frame_count=len(files),
-                         width=int(first.shape[1]), height=int(first.shape[0]), rotation=0)
+        info = VideoInfo(
+            source=label,
+            fps=float(fps) if fps else DEFAULT_FPS,
+            frame_count=len(files),
+            width=int(first.shape[1]),
+            height=int(first.shape[0]),
+            rotation=0,
+        )
         super().__init__(info, stride=stride, max_frames=max_frames)
 
     @staticmethod
@@ -371,13 +399,17 @@ def find_videos(paths: Iterable[str | Path] | str | Path, recursive: bool = True
                 root_p = Path(root)
                 if _is_frame_dir(root_p):
                     found.append(root_p)
-                found.extend(root_p / f for f in files
-                             if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS)
+                found.extend(
+                    root_p / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS
+                )
         else:
             if _is_frame_dir(path):
                 found.append(path)
-            found.extend(p for p in path.iterdir()
-                         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
+            found.extend(
+                p
+                for p in path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS
+            )
         for p in sorted(found, key=lambda q: natural_key(str(q.relative_to(path)))):
             add(p)
     if not out:

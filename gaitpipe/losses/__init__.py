@@ -3,6 +3,7 @@
 Every loss is called as ``loss(output: EncoderOutput, labels, batch) -> (total, parts)`` where
 ``parts`` maps names to floats for logging.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,14 @@ class SilhouetteLoss(nn.Module):
     """OpenGait's recipe for silhouette encoders: triplet (margin 0.2) on the part embeddings
     + cross-entropy (scale 16, smoothing 0.1) on the BNNeck logits, weights 1 and 1."""
 
-    def __init__(self, margin: float = 0.2, scale: float = 16.0, label_smoothing: float = 0.1,
-                 triplet_weight: float = 1.0, ce_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        margin: float = 0.2,
+        scale: float = 16.0,
+        label_smoothing: float = 0.1,
+        triplet_weight: float = 1.0,
+        ce_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.triplet = TripletLoss(margin)
         self.ce = PartCrossEntropy(scale, label_smoothing)

@@ -3,6 +3,7 @@
 Logits are cosines in [-1, 1]; they are multiplied by ``scale`` (16) before the softmax and the
 targets are smoothed (0.1). The loss is averaged over samples and parts.
 """
+
 from __future__ import annotations
 
 import torch

@@ -13,6 +13,7 @@
 Call: ``loss(output, labels, batch) -> (total, parts)`` like every gaitpipe loss; ``batch`` may
 hold ``"conditions"`` (one string per sequence, e.g. ``"nm"``, ``"bg"``, ``"cl"``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -131,7 +132,9 @@ class GaitNetLoss(nn.Module):
             total = total + self.recon_weight * recon
             parts["recon"] = float(recon.detach())
 
-        similarity = gait_similarity_loss(extras["pose_mean"], labels, batch.get("conditions"), self.normalized_similarity)
+        similarity = gait_similarity_loss(
+            extras["pose_mean"], labels, batch.get("conditions"), self.normalized_similarity
+        )
         if similarity is not None:
             total = total + self.similarity_weight * similarity
             parts["similarity"] = float(similarity.detach())

@@ -6,6 +6,7 @@ positive, as in OpenGait) and ``label(n) != label(a)`` gives ``relu(margin + d(a
 Each part's loss is the mean over its *non-zero* terms (so easy triplets do not dilute it), and
 the total is the mean over parts.
 """
+
 from __future__ import annotations
 
 import torch

@@ -18,6 +18,7 @@ Protocols:
 All accuracies are percentages. Retrieval metrics follow torchreid: queries with no true match
 in the gallery are left out of CMC/mAP/mINP (``num_valid_queries`` says how many counted).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -157,7 +158,9 @@ def cross_view_protocol(
                     cmc = np.concatenate([cmc, np.full(max_rank - k, cmc[-1])])
                 cmc_mat[a, b] = cmc
         with np.errstate(all="ignore"):
-            per_view_cmc = np.nanmean(cmc_mat, axis=1) if np.isfinite(cmc_mat).any() else np.full((nv, max_rank), np.nan)
+            per_view_cmc = (
+                np.nanmean(cmc_mat, axis=1) if np.isfinite(cmc_mat).any() else np.full((nv, max_rank), np.nan)
+            )
         valid_views = np.isfinite(per_view_cmc[:, 0])
         if not valid_views.any():
             continue
@@ -179,19 +182,46 @@ def casiab_protocol(embeddings, subjects, conditions, views, *, metric: str = "e
     """CASIA-B: gallery nm-01..04 vs NM/BG/CL probes, cross-view rank-1 (identical views excluded)."""
     present = set(np.asarray(conditions).tolist())
     probes = {k: v for k, v in CASIAB_PROBES.items() if present & set(v)}
-    return cross_view_protocol(embeddings, subjects, conditions, views, gallery_conditions=CASIAB_GALLERY,
-                               probe_sets=probes, metric=metric, max_rank=max_rank, name="casiab")
+    return cross_view_protocol(
+        embeddings,
+        subjects,
+        conditions,
+        views,
+        gallery_conditions=CASIAB_GALLERY,
+        probe_sets=probes,
+        metric=metric,
+        max_rank=max_rank,
+        name="casiab",
+    )
 
 
 def oumvlp_protocol(embeddings, subjects, conditions, views, *, metric: str = "euc", max_rank: int = 5) -> dict:
     """OU-MVLP: probe sequence 00 vs gallery 01 per view pair, identical views excluded."""
-    return cross_view_protocol(embeddings, subjects, conditions, views, gallery_conditions=OUMVLP_GALLERY,
-                               probe_sets=OUMVLP_PROBES, metric=metric, max_rank=max_rank, name="oumvlp")
+    return cross_view_protocol(
+        embeddings,
+        subjects,
+        conditions,
+        views,
+        gallery_conditions=OUMVLP_GALLERY,
+        probe_sets=OUMVLP_PROBES,
+        metric=metric,
+        max_rank=max_rank,
+        name="oumvlp",
+    )
 
 
 def gallery_probe(
-    embeddings, subjects, conditions, views, *, gallery_mask: np.ndarray, probe_mask: np.ndarray,
-    metric: str = "euc", ranks: Sequence[int] = (1, 5, 10, 20), exclude_same_view: bool = False, name: str = "gallery-probe",
+    embeddings,
+    subjects,
+    conditions,
+    views,
+    *,
+    gallery_mask: np.ndarray,
+    probe_mask: np.ndarray,
+    metric: str = "euc",
+    ranks: Sequence[int] = (1, 5, 10, 20),
+    exclude_same_view: bool = False,
+    name: str = "gallery-probe",
 ) -> dict:
     """Generic retrieval: probes (``probe_mask``) against the gallery (``gallery_mask``)."""
     emb = np.asarray(embeddings)
@@ -202,7 +232,7 @@ def gallery_probe(
     dist = part_distance(emb[p], emb[g], metric)
     exclude = (view[p][:, None] == view[g][None]) if exclude_same_view else None
     m = rank_metrics(dist, subj[p], subj[g], max_rank=max(ranks), exclude=exclude)
-    out = {"protocol": name, "metric": metric, "num_probes": int(len(p)), "num_gallery": int(len(g))}
+    out = {"protocol": name, "metric": metric, "num_probes": len(p), "num_gallery": len(g)}
     out.update({f"rank{r}": m["cmc"][r - 1] for r in ranks})
     out.update({"mAP": m["mAP"], "mINP": m["mINP"], "cmc": m["cmc"], "num_valid_queries": m["num_valid_queries"]})
     return out
@@ -211,8 +241,17 @@ def gallery_probe(
 def grew_protocol(embeddings, subjects, conditions, views, *, metric: str = "euc") -> dict:
     """GREW, local: gallery sequence ``01`` vs probe ``02``; rank-1/5/10/20."""
     cond = np.asarray(conditions)
-    return gallery_probe(embeddings, subjects, conditions, views, gallery_mask=cond == "01", probe_mask=cond == "02",
-                         metric=metric, ranks=(1, 5, 10, 20), name="grew")
+    return gallery_probe(
+        embeddings,
+        subjects,
+        conditions,
+        views,
+        gallery_mask=cond == "01",
+        probe_mask=cond == "02",
+        metric=metric,
+        ranks=(1, 5, 10, 20),
+        name="grew",
+    )
 
 
 def gait3d_protocol(embeddings, subjects, conditions, views, *, probe_list: Sequence[str], metric: str = "euc") -> dict:
@@ -224,13 +263,31 @@ def gait3d_protocol(embeddings, subjects, conditions, views, *, probe_list: Sequ
     wanted = set(map(str, probe_list))
     keys = [(s, c, v) for s, c, v in zip(subjects, conditions, views)]
     probe = np.array([c in wanted or f"{s}/{c}/{v}" in wanted or f"{s}-{c}-{v}" in wanted for s, c, v in keys], bool)
-    return gallery_probe(embeddings, subjects, conditions, views, gallery_mask=~probe, probe_mask=probe,
-                         metric=metric, ranks=(1, 5, 10), name="gait3d")
+    return gallery_probe(
+        embeddings,
+        subjects,
+        conditions,
+        views,
+        gallery_mask=~probe,
+        probe_mask=probe,
+        metric=metric,
+        ranks=(1, 5, 10),
+        name="gait3d",
+    )
 
 
-def evaluate_protocol(protocol: str, embeddings, subjects, conditions, views, *, metric: str = "euc",
-                      probe_list: Sequence[str] | None = None, gallery_conditions: Sequence[str] | None = None,
-                      probe_conditions: Sequence[str] | None = None) -> dict:
+def evaluate_protocol(
+    protocol: str,
+    embeddings,
+    subjects,
+    conditions,
+    views,
+    *,
+    metric: str = "euc",
+    probe_list: Sequence[str] | None = None,
+    gallery_conditions: Sequence[str] | None = None,
+    probe_conditions: Sequence[str] | None = None,
+) -> dict:
     """Dispatch by name (see :data:`PROTOCOLS`)."""
     if protocol == "casiab":
         return casiab_protocol(embeddings, subjects, conditions, views, metric=metric)
@@ -248,8 +305,15 @@ def evaluate_protocol(protocol: str, embeddings, subjects, conditions, views, *,
             gallery_conditions = [sorted(set(cond.tolist()))[0]]
         if probe_conditions is None:
             probe_conditions = sorted(set(cond.tolist()) - set(gallery_conditions))
-        return gallery_probe(embeddings, subjects, conditions, views, gallery_mask=np.isin(cond, list(gallery_conditions)),
-                             probe_mask=np.isin(cond, list(probe_conditions)), metric=metric)
+        return gallery_probe(
+            embeddings,
+            subjects,
+            conditions,
+            views,
+            gallery_mask=np.isin(cond, list(gallery_conditions)),
+            probe_mask=np.isin(cond, list(probe_conditions)),
+            metric=metric,
+        )
     raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
 
 
@@ -264,13 +328,16 @@ def headline(result: dict) -> dict[str, float]:
 
 def format_result(result: dict) -> str:
     """A plain-text table: views x conditions for cross-view protocols, one row otherwise."""
+
     def fmt(x):
         return "  -  " if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:5.1f}"
 
     if "conditions" in result:
         views = result["views"]
-        lines = [f"{result['protocol']} rank-1 (%), identical views excluded, metric {result['metric']}",
-                 "probe " + " ".join(f"{v:>5}" for v in views) + "   mean"]
+        lines = [
+            f"{result['protocol']} rank-1 (%), identical views excluded, metric {result['metric']}",
+            "probe " + " ".join(f"{v:>5}" for v in views) + "   mean",
+        ]
         for name, r in result["conditions"].items():
             lines.append(f"{name:<5} " + " ".join(fmt(r["per_view"][v]) for v in views) + f"  {fmt(r['rank1'])}")
         lines.append(f"mean of {'/'.join(result['conditions'])}: {result['mean_rank1']:.1f}")
@@ -278,5 +345,7 @@ def format_result(result: dict) -> str:
     keys = [k for k in result if k.startswith("rank")] + ["mAP", "mINP"]
     head = " ".join(f"{k:>7}" for k in keys)
     row = " ".join(f"{result[k]:7.1f}" for k in keys)
-    return (f"{result['protocol']} ({result['num_probes']} probes, {result['num_gallery']} gallery, metric {result['metric']})\n"
-            f"{head}\n{row}")
+    return (
+        f"{result['protocol']} ({result['num_probes']} probes, {result['num_gallery']} gallery, metric {result['metric']})\n"
+        f"{head}\n{row}"
+    )

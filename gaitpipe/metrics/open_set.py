@@ -6,6 +6,7 @@ Genuine pairs are two sequences of the same subject, impostor pairs of different
 threshold for a target false-accept rate (FAR) is the impostor-score quantile, and the true-accept
 rate (TAR) is the share of genuine scores at or above it.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -50,7 +51,9 @@ def threshold_at_far(impostor: np.ndarray, far: float) -> float:
     return float(np.nextafter(ordered[allowed], np.float32(np.inf)))
 
 
-def calibrate(vectors: np.ndarray, labels: np.ndarray, fars=(0.01, 0.001), target_far: float = 0.01) -> OpenSetCalibration:
+def calibrate(
+    vectors: np.ndarray, labels: np.ndarray, fars=(0.01, 0.001), target_far: float = 0.01
+) -> OpenSetCalibration:
     genuine, impostor = pair_scores(vectors, labels)
     if genuine.size == 0:
         raise ValueError("no genuine pairs: need at least two sequences of one subject")
@@ -63,5 +66,5 @@ def calibrate(vectors: np.ndarray, labels: np.ndarray, fars=(0.01, 0.001), targe
         thresholds_at_far=thresholds,
         genuine_pairs=int(genuine.size),
         impostor_pairs=int(impostor.size),
-        subjects=int(len(np.unique(labels))),
+        subjects=len(np.unique(labels)),
     )

@@ -8,6 +8,7 @@ produced no silhouette count as IoU 0 (a miss is a failure, not something to ski
 Only the comparison lives here; producing the silhouettes (running a segmenter over a video)
 is the pipeline's job, and reference packs are read with :mod:`gaitpipe.data.packed`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -6,6 +6,7 @@ length. Padding never changes an embedding because sequences are run in groups o
 length, trimmed to that length (3D convolutions and temporal strides would otherwise see the
 padding). Architectures implement :meth:`GaitEncoder.forward_fixed` on such a group.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -164,7 +165,7 @@ class GaitEncoder(nn.Module):
         finally:
             self.train(was_training)
 
-    def use_channels_last(self) -> "GaitEncoder":
+    def use_channels_last(self) -> GaitEncoder:
         """Store convolution weights channels-last (``channels_last`` / ``channels_last_3d``).
 
         Convolutions then run in NHWC / NDHWC, the layout tensor cores want under autocast; the
@@ -211,7 +212,7 @@ def _scatter_outputs(outputs: list[tuple[torch.Tensor, EncoderOutput]], n: int) 
     return EncoderOutput(gather(lambda o: o.embeddings), gather(lambda o: o.logits), extras)
 
 
-def flatten_for_search(embeddings: torch.Tensor | "np.ndarray"):  # noqa: F821
+def flatten_for_search(embeddings: torch.Tensor | np.ndarray):  # noqa: F821
     """[n, P, D] -> [n, P*D] unit vectors whose inner product is the part-averaged cosine.
 
     Each part is L2-normalised and scaled by 1/sqrt(P), so ``<a, b> = mean_p cos(a_p, b_p)``:

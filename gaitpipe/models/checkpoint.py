@@ -21,6 +21,7 @@ embeddings.
 
 This module is the file format only; finding weights by name is :mod:`gaitpipe.hub`.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -44,12 +45,14 @@ def state_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{str(t.dtype)}|{tuple(t.shape)}\n".encode())
+        h.update(f"{name}|{t.dtype!s}|{tuple(t.shape)}\n".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
-def fingerprint_of(arch: str, preset: str, state_dict: dict[str, torch.Tensor], config: dict[str, Any] | None = None) -> str:
+def fingerprint_of(
+    arch: str, preset: str, state_dict: dict[str, torch.Tensor], config: dict[str, Any] | None = None
+) -> str:
     """``<arch>/<preset>/<hash>``; ``<preset>+bnneck`` when the config retrieves with BNNeck features
     and ``<preset>+silhouette`` when an RGB architecture (GaitNet) was trained on silhouettes,
     since the same weights then give other embeddings (a gallery must not mix them)."""
@@ -85,7 +88,9 @@ def _json_check(meta: dict[str, Any]) -> str:
     try:
         return json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"checkpoint metadata must be JSON primitives (str/int/float/bool/None/list/dict): {exc}") from exc
+        raise ValueError(
+            f"checkpoint metadata must be JSON primitives (str/int/float/bool/None/list/dict): {exc}"
+        ) from exc
 
 
 def build_meta(model, state_used: dict[str, torch.Tensor], meta: dict[str, Any] | None, half: bool) -> dict[str, Any]:
@@ -111,7 +116,9 @@ def build_meta(model, state_used: dict[str, torch.Tensor], meta: dict[str, Any] 
     return out
 
 
-def save_checkpoint(path: str | Path, model, *, meta: dict[str, Any] | None = None, half: bool = False) -> dict[str, Any]:
+def save_checkpoint(
+    path: str | Path, model, *, meta: dict[str, Any] | None = None, half: bool = False
+) -> dict[str, Any]:
     """Write ``model``'s weights and metadata to ``path``; returns the metadata written.
 
     ``meta`` adds e.g. ``training_data``, ``metrics``, ``open_set``, ``source``. ``half=True`` stores
@@ -159,7 +166,9 @@ def _read_payload(path: Path, map_location="cpu") -> dict[str, Any]:
             hint = " (looks like an OpenGait checkpoint: convert it with `gaitpipe weights import`)"
         raise WeightsError(f"{path} is not a gaitpipe weights file{hint}")
     if int(payload.get("format_version", 0)) > FORMAT_VERSION:
-        raise WeightsError(f"{path} has format version {payload['format_version']}; this gaitpipe reads up to {FORMAT_VERSION}: upgrade gaitpipe")
+        raise WeightsError(
+            f"{path} has format version {payload['format_version']}; this gaitpipe reads up to {FORMAT_VERSION}: upgrade gaitpipe"
+        )
     return payload
 
 
@@ -271,10 +280,17 @@ def update_meta(path: str | Path, **changes: Any) -> dict[str, Any]:
 #: Lookup (folders, names, the default, ``load_encoder``) lives in :mod:`gaitpipe.hub`; these
 #: names stay importable from here for code written against the old layout.
 _MOVED_TO_HUB = {
-    "WEIGHTS_DIR_ENV": "WEIGHTS_DIR_ENV", "WEIGHT_SUFFIXES": "WEIGHT_SUFFIXES", "repo_weights_dir": "packaged_weights_dir",
-    "install_dir": "install_dir", "weights_dirs": "weights_dirs", "installed_weights": "installed_weights",
-    "resolve_weights": "resolve_weights", "find_weights": "find_weights", "default_weights": "default_weights",
-    "load_encoder": "load_encoder", "describe_installed": "describe_installed",
+    "WEIGHTS_DIR_ENV": "WEIGHTS_DIR_ENV",
+    "WEIGHT_SUFFIXES": "WEIGHT_SUFFIXES",
+    "repo_weights_dir": "packaged_weights_dir",
+    "install_dir": "install_dir",
+    "weights_dirs": "weights_dirs",
+    "installed_weights": "installed_weights",
+    "resolve_weights": "resolve_weights",
+    "find_weights": "find_weights",
+    "default_weights": "default_weights",
+    "load_encoder": "load_encoder",
+    "describe_installed": "describe_installed",
 }
 
 

@@ -13,6 +13,7 @@ Both are OpenGait training snapshots: ``torch.save({'model': state_dict, 'optimi
    (CLI ``--trust``): then the file is unpickled without restriction, which can run code from
    the file and must only be done for files from a source you trust.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -57,7 +58,9 @@ def read_training_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
         try:
             needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         except Exception as exc:
-            raise WeightsError(f"cannot read checkpoint {path}: {str(first_error).splitlines()[0][:200] if str(first_error) else type(first_error).__name__}") from exc
+            raise WeightsError(
+                f"cannot read checkpoint {path}: {str(first_error).splitlines()[0][:200] if str(first_error) else type(first_error).__name__}"
+            ) from exc
         # numpy dtype classes appear as e.g. numpy.dtypes.Float64DType
         unknown = [g for g in needed if g not in _HARMLESS_GLOBALS and not g.startswith("numpy.dtypes.")]
         if not unknown and needed:
@@ -103,13 +106,15 @@ def convert_gaitbase(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tenso
     prefix = "Backbone.forward_block."
     if "FCs.fc_bin" not in sd or not any(k.startswith(prefix) for k in sd):
         first = next(iter(sd))
-        raise WeightsError(f"not an OpenGait GaitBase checkpoint: no 'FCs.fc_bin' / '{prefix}*' keys (first key {first!r})")
+        raise WeightsError(
+            f"not an OpenGait GaitBase checkpoint: no 'FCs.fc_bin' / '{prefix}*' keys (first key {first!r})"
+        )
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         if key.startswith(prefix):
-            rest = key[len(prefix):]
+            rest = key[len(prefix) :]
             if rest.startswith("conv1.conv."):  # OpenGait wraps the stem conv in BasicConv2d
-                rest = "conv1." + rest[len("conv1.conv."):]
+                rest = "conv1." + rest[len("conv1.conv.") :]
             out["backbone." + rest] = value
         elif key == "FCs.fc_bin":
             out["fcs.fc_bin"] = value
@@ -126,7 +131,9 @@ def convert_gaitbase(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tenso
         if key in out:
             v = out[key]
             if v.numel() != parts * embed:
-                raise WeightsError(f"'BNNecks.bn1d.{name}' has {v.numel()} values, expected parts*dim = {parts * embed}")
+                raise WeightsError(
+                    f"'BNNecks.bn1d.{name}' has {v.numel()} values, expected parts*dim = {parts * embed}"
+                )
             out[key] = v.reshape(embed, parts).t().reshape(-1).contiguous()
     channels = []
     for i in range(1, 10):
@@ -167,7 +174,9 @@ def convert_hstl(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], 
     ``Head0``, ``Bn``, ``Head1``) -> ours; returns ``(state_dict, config overrides)``."""
     if "Head0.fc_bin" not in sd or "arme1.0.conv3d.weight" not in sd:
         first = next(iter(sd))
-        raise WeightsError(f"not an HSTL checkpoint: no 'Head0.fc_bin' / 'arme1.0.conv3d.weight' keys (first key {first!r})")
+        raise WeightsError(
+            f"not an HSTL checkpoint: no 'Head0.fc_bin' / 'arme1.0.conv3d.weight' keys (first key {first!r})"
+        )
     out = {}
     for key, value in sd.items():
         for pattern, repl in _HSTL_RULES:

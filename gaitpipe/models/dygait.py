@@ -24,6 +24,7 @@ runs sequences in groups of equal true length, so the temporal mean, the 3D conv
 temporal max never see padding. ``min_frames = 3`` (the LTA stride): shorter sequences are
 repeated cyclically by the base class, so a single frame works.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

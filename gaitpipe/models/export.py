@@ -9,6 +9,7 @@ model's ``min_frames`` (stored in the ONNX metadata; repeat short sequences cycl
 
 After export the file is run with onnxruntime on two input shapes and compared with PyTorch.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,8 @@ def resolve_model(weights_or_preset: Any):
 
     A preset name gives untrained (randomly initialised) weights; ``meta["trained"]`` says so.
     """
-    from gaitpipe.models.base import GaitEncoder
     from gaitpipe.hub import resolve_weights
+    from gaitpipe.models.base import GaitEncoder
     from gaitpipe.models.checkpoint import load_checkpoint
     from gaitpipe.models.registry import create_model, list_models
 
@@ -52,7 +53,9 @@ def resolve_model(weights_or_preset: Any):
         if name.replace("_", "-") in list_models():
             model = create_model(name)
             return model.eval(), {**model.describe(), "trained": False, "fingerprint": None}
-        raise WeightsError(f"{name!r} is neither a weights file/name nor a model preset ({', '.join(list_models())})") from None
+        raise WeightsError(
+            f"{name!r} is neither a weights file/name nor a model preset ({', '.join(list_models())})"
+        ) from None
     model, meta = load_checkpoint(path)
     return model, {**meta, "trained": True}
 
@@ -112,7 +115,9 @@ def export_onnx(
         "gaitpipe.fingerprint": str(meta.get("fingerprint")),
         "gaitpipe.trained": json.dumps(meta.get("trained")),
         "gaitpipe.input_kind": model.input_kind,
-        "gaitpipe.input_layout": "[batch, frames, 3, 64, 44]" if model.input_kind == "rgb" else "[batch, frames, 64, 44] in [0, 1]",
+        "gaitpipe.input_layout": "[batch, frames, 3, 64, 44]"
+        if model.input_kind == "rgb"
+        else "[batch, frames, 64, 44] in [0, 1]",
         "gaitpipe.min_frames": str(model.min_frames),
         "gaitpipe.parts": str(model.parts),
         "gaitpipe.embed_dim": str(model.embed_dim),
@@ -153,9 +158,13 @@ def check_onnx(path: str | Path, model, *, frames=(12, 19), atol: float = 1e-4, 
         with torch.no_grad():
             want = model.eval().forward_fixed(x).embeddings.float().numpy()
         if got.shape != want.shape:
-            raise WeightsError(f"ONNX output shape {list(got.shape)} differs from PyTorch {list(want.shape)} for input {list(x.shape)}")
+            raise WeightsError(
+                f"ONNX output shape {list(got.shape)} differs from PyTorch {list(want.shape)} for input {list(x.shape)}"
+            )
         worst = max(worst, float(abs(got - want).max()))
         scale = max(scale, float(abs(want).max()))
     if worst > atol or worst > rtol * scale:
-        raise WeightsError(f"ONNX output differs from PyTorch by {worst:.2e} (outputs up to {scale:.2e}; allowed {atol:g} and {rtol:g} relative)")
+        raise WeightsError(
+            f"ONNX output differs from PyTorch by {worst:.2e} (outputs up to {scale:.2e}; allowed {atol:g} and {rtol:g} relative)"
+        )
     return worst

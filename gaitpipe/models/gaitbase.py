@@ -9,6 +9,7 @@ pyramid pooling (16 strips, mean + max) gives part features, separate FCs map ea
 Module names mirror OpenGait's (``backbone`` = ``Backbone.forward_block``, ``fcs`` = ``FCs``,
 ``bnnecks`` = ``BNNecks``) so :mod:`gaitpipe.models.convert` maps official checkpoints key for key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -32,6 +32,7 @@ Padding: the encoder is per frame and the LSTM is causal, so the running average
 one pass (encoding only the valid frames, so batch-norm statistics never see padding) instead
 of the base class's grouping by length.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -123,7 +124,9 @@ class FrameDecoder(nn.Module):
                 nn.LeakyReLU(cfg.leaky_slope, inplace=True),
             ]
             last = i == len(outs) - 1
-            layers += [nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid()] if last else [_conv_block(c, c, 3, 1, cfg.leaky_slope)]
+            layers += (
+                [nn.Conv2d(c, 3, 3, padding=1), nn.Sigmoid()] if last else [_conv_block(c, c, 3, 1, cfg.leaky_slope)]
+            )
             cin = c
         self.deconvs = nn.Sequential(*layers)
 

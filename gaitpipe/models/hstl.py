@@ -23,6 +23,7 @@ compute (~0.9 GMAC per 64x44 frame).
 Module names follow the authors' release (``arme1``, ``astp1``, ``fta``, ``astp2_fta``, ``hpp``,
 ``head0``, ``bn``, ``head1``) so :mod:`gaitpipe.models.convert` can import their checkpoints.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -155,7 +156,9 @@ class HSTL(GaitEncoder):
                 self.fta = FTABlock(chain[-1], regions)
                 self.astp2_fta = ASTP(chain[-1], emb, regions)
         if c.stages[-1][-1] != emb:
-            raise ValueError("HSTL config: embed_dim must equal the last stage's channels (final pooling has no projection)")
+            raise ValueError(
+                "HSTL config: embed_dim must equal the last stage's channels (final pooling has no projection)"
+            )
         self.hpp = GeMHorizontalPooling(bins=c.final_bins)
         self.head0 = SeparateFCs(self.parts, emb, emb)
         # One BatchNorm over channels shared by all parts (the authors' BNNeck), not one per part.

@@ -3,6 +3,7 @@
 Layout conventions: per-frame features ``[n, C, T, H, W]``; part features ``[n, P, C]``
 (parts along dim 1, matching the ``embed`` contract ``[n, parts, dim]``).
 """
+
 from __future__ import annotations
 
 import torch

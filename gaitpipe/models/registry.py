@@ -6,9 +6,11 @@
 registers ``gaitbase-casiab`` (underscores become hyphens). ``create_model(name, **config)``
 builds a preset, overriding any field of its config dataclass.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gaitpipe.errors import WeightsError
 from gaitpipe.models.base import GaitEncoder

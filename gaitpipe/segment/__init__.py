@@ -9,6 +9,7 @@ Each backend declares its options (its constructor's keyword-only parameters,
 goes unnoticed. Callers holding one set of settings for whichever backend is chosen (a device, a
 tracker, YOLO weights) pass them through :func:`select_options` first.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -76,6 +77,12 @@ def create_segmenter(name: str = "auto", **options: Any) -> Segmenter:
 
 
 __all__ = [
-    "SEGMENTERS", "TRACKERS", "BoxTracker", "Segmenter", "create_segmenter", "segmenter_class", "segmenter_options",
+    "SEGMENTERS",
+    "TRACKERS",
+    "BoxTracker",
+    "Segmenter",
+    "create_segmenter",
+    "segmenter_class",
+    "segmenter_options",
     "select_options",
 ]

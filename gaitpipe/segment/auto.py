@@ -5,6 +5,7 @@ option names an existing file, or the default (or named) weights sit in one of t
 :func:`gaitpipe.hub.segmenter_search_dirs`.
 One log line (logger ``gaitpipe``) says which backend was chosen and why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,8 @@ log = logging.getLogger("gaitpipe")
 
 def create_auto_segmenter(**options: Any) -> Segmenter:
     """Pick ``yolo`` or ``bgsub`` (see the module docstring) and build it with the options it takes."""
-    from gaitpipe.segment.bgsub import BgSubSegmenter
     from gaitpipe.hub.segmenter import DEFAULT_SEGMENTER_WEIGHTS, find_segmenter_weights, segmenter_search_dirs
+    from gaitpipe.segment.bgsub import BgSubSegmenter
     from gaitpipe.segment.yolo import YoloSegmenter
 
     weights = options.get("weights")
@@ -37,6 +38,8 @@ def create_auto_segmenter(**options: Any) -> Segmenter:
     where = ", ".join(str(d) for d in segmenter_search_dirs())
     log.info(
         "segmenter: bgsub (background subtraction; no YOLO-seg weights %s found in %s; give YOLO-seg weights to use YOLO)",
-        DEFAULT_SEGMENTER_WEIGHTS, where, extra={"setting": "segmenter_weights"},
+        DEFAULT_SEGMENTER_WEIGHTS,
+        where,
+        extra={"setting": "segmenter_weights"},
     )
     return BgSubSegmenter(**{k: v for k, v in options.items() if k in BgSubSegmenter.option_names()})

@@ -6,6 +6,7 @@ Tracking is never written here: :class:`BoxTracker` drives ultralytics' own Byte
 implementations (``ultralytics.trackers``) with box detections, which is what the background
 subtraction backend needs; the YOLO backend uses ultralytics' ``model.track`` directly.
 """
+
 from __future__ import annotations
 
 import abc
@@ -96,7 +97,7 @@ class BoxTracker:
         """
         from ultralytics.engine.results import Boxes
 
-        n = int(len(boxes))
+        n = len(boxes)
         data = np.zeros((n, 6), np.float32)
         if n:
             data[:, :4] = boxes

@@ -29,6 +29,7 @@ How a frame becomes person masks:
 Tuned on the real CASIA-B 90-degree clips against the official silhouettes
 (``benchmarks/casiab_iou.py``).
 """
+
 from __future__ import annotations
 
 import collections

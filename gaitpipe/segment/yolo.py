@@ -22,6 +22,7 @@
   download (:mod:`gaitpipe.hub.segmenter`). When all fail (e.g. offline), :class:`SegmenterWeightsError` says how to
   provide them and that the ``bgsub`` segmenter needs none.
 """
+
 from __future__ import annotations
 
 import functools
@@ -169,13 +170,16 @@ class YoloSegmenter(Segmenter):
         names = dict(names) if isinstance(names, dict) else dict(enumerate(names))
         people = [int(k) for k, v in names.items() if str(v).lower() == "person"]
         if not people:
-            raise SegmenterWeightsError(f"{self.weights_path} has no 'person' class (classes: {list(names.values())[:10]})")
+            raise SegmenterWeightsError(
+                f"{self.weights_path} has no 'person' class (classes: {list(names.values())[:10]})"
+            )
         self.person_class = people[0]
         if self.task != "segment":
             log.warning(
                 "YOLO %s model %s has no mask head: person masks are filled boxes (fine for tracking, "
                 "not for gait); use a -seg model or the bgsub segmenter",
-                self.task, self.weights_path.name,
+                self.task,
+                self.weights_path.name,
             )
         self._sha = None
 

@@ -5,6 +5,7 @@ resolution silently ruins accuracy, so each rule below is one step of that recip
 :func:`normalize_mask` also returns the geometry it applied so that the same crop/resize/shift
 can be applied to the soft-masked RGB frame (GaitNet's input) and stay pixel-aligned.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -19,6 +19,7 @@ change both the pixel statistics the models were trained on and the mass-median 
 The RGB crop (GaitNet's input) is the opposite: it is the colour frame multiplied by the *soft*
 mask, then cut with exactly the geometry of the binary silhouette so the two stay aligned.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -8,15 +8,31 @@ with exact ground-truth masks (for tests, benchmarks and sanity checks of gait e
     >>> clip.frames.shape, clip.masks.shape
     ((10, 240, 320, 3), (10, 1, 240, 320))
 """
+
 from gaitpipe.synth.body import BodyShape, Clothing, GaitStyle, Person, jitter_gait
 from gaitpipe.synth.render import RenderedClip, Scene, empty_frame, render_scene, render_walk, write_clip
 from gaitpipe.synth.scene import Background, Camera, Occluder, Walk
 from gaitpipe.synth.skeleton import BodyModel, Covariates
 
 __all__ = [
-    "Background", "BodyModel", "BodyShape", "Camera", "Clothing", "Covariates", "GaitStyle",
-    "Occluder", "Person", "RenderedClip", "Scene", "Walk", "empty_frame", "generate_dataset", "jitter_gait",
-    "render_scene", "render_walk", "write_clip",
+    "Background",
+    "BodyModel",
+    "BodyShape",
+    "Camera",
+    "Clothing",
+    "Covariates",
+    "GaitStyle",
+    "Occluder",
+    "Person",
+    "RenderedClip",
+    "Scene",
+    "Walk",
+    "empty_frame",
+    "generate_dataset",
+    "jitter_gait",
+    "render_scene",
+    "render_walk",
+    "write_clip",
 ]
 
 

@@ -5,6 +5,7 @@ joint-angle SDs, cadence, stride, proportions, height, girth). A :class:`WalkJit
 per walk with a much smaller spread (about a sixth of the between-person SD), so two walks of
 one person look alike and two people do not: that difference is what a gait encoder recognises.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -22,20 +23,62 @@ BAG_KINDS = ("shoulder", "backpack", "handbag")
 # Garment colours people actually wear (BGR, relative frequency): mostly black, grey, white,
 # navy and denim, with earth tones and a few brighter colours. Uniformly random RGB clothes
 # (saturated magenta shirts, lime trousers) are neither lifelike nor a fair test of a segmenter.
-TOPS = (((30, 30, 30), 3.0), ((225, 225, 225), 2.0), ((170, 170, 170), 1.5), ((70, 70, 70), 1.5),
-        ((80, 40, 25), 2.0), ((160, 90, 40), 1.2), ((215, 180, 150), 1.0), ((40, 40, 170), 0.8),
-        ((50, 30, 100), 0.7), ((50, 100, 95), 0.7), ((150, 185, 205), 0.8), ((40, 65, 100), 0.6),
-        ((170, 150, 220), 0.5), ((60, 190, 220), 0.4), ((70, 130, 40), 0.5))
-TROUSERS = (((120, 70, 40), 3.0), ((80, 45, 30), 2.0), ((28, 28, 28), 3.0), ((60, 60, 60), 1.5),
-            ((120, 165, 190), 1.2), ((70, 35, 20), 1.0), ((45, 70, 100), 0.6), ((55, 90, 85), 0.5),
-            ((150, 150, 150), 0.5))
-SHOES = (((25, 25, 25), 4.0), ((30, 45, 65), 2.0), ((215, 215, 215), 1.5), ((100, 100, 100), 1.0),
-         ((80, 120, 160), 0.5))
-COATS = (((28, 28, 28), 3.0), ((55, 55, 55), 2.0), ((70, 38, 22), 2.0), ((95, 140, 180), 1.2),
-         ((40, 60, 90), 1.2), ((50, 85, 80), 0.8), ((120, 120, 120), 1.0), ((45, 30, 95), 0.5),
-         ((45, 70, 35), 0.5), ((160, 190, 210), 0.5))
-BAGS = (((25, 25, 25), 3.0), ((35, 60, 95), 2.0), ((80, 125, 170), 1.0), ((70, 40, 25), 1.0),
-        ((110, 110, 110), 1.0), ((40, 40, 160), 0.5), ((50, 90, 85), 0.5))
+TOPS = (
+    ((30, 30, 30), 3.0),
+    ((225, 225, 225), 2.0),
+    ((170, 170, 170), 1.5),
+    ((70, 70, 70), 1.5),
+    ((80, 40, 25), 2.0),
+    ((160, 90, 40), 1.2),
+    ((215, 180, 150), 1.0),
+    ((40, 40, 170), 0.8),
+    ((50, 30, 100), 0.7),
+    ((50, 100, 95), 0.7),
+    ((150, 185, 205), 0.8),
+    ((40, 65, 100), 0.6),
+    ((170, 150, 220), 0.5),
+    ((60, 190, 220), 0.4),
+    ((70, 130, 40), 0.5),
+)
+TROUSERS = (
+    ((120, 70, 40), 3.0),
+    ((80, 45, 30), 2.0),
+    ((28, 28, 28), 3.0),
+    ((60, 60, 60), 1.5),
+    ((120, 165, 190), 1.2),
+    ((70, 35, 20), 1.0),
+    ((45, 70, 100), 0.6),
+    ((55, 90, 85), 0.5),
+    ((150, 150, 150), 0.5),
+)
+SHOES = (
+    ((25, 25, 25), 4.0),
+    ((30, 45, 65), 2.0),
+    ((215, 215, 215), 1.5),
+    ((100, 100, 100), 1.0),
+    ((80, 120, 160), 0.5),
+)
+COATS = (
+    ((28, 28, 28), 3.0),
+    ((55, 55, 55), 2.0),
+    ((70, 38, 22), 2.0),
+    ((95, 140, 180), 1.2),
+    ((40, 60, 90), 1.2),
+    ((50, 85, 80), 0.8),
+    ((120, 120, 120), 1.0),
+    ((45, 30, 95), 0.5),
+    ((45, 70, 35), 0.5),
+    ((160, 190, 210), 0.5),
+)
+BAGS = (
+    ((25, 25, 25), 3.0),
+    ((35, 60, 95), 2.0),
+    ((80, 125, 170), 1.0),
+    ((70, 40, 25), 1.0),
+    ((110, 110, 110), 1.0),
+    ((40, 40, 160), 0.5),
+    ((50, 90, 85), 0.5),
+)
 
 
 def _garment(rng: np.random.Generator, palette, lo: int, hi: int) -> tuple[int, int, int]:
@@ -71,7 +114,7 @@ class BodyShape:
     clothing_bulk: float = 1.0  #: how loose/thick the everyday clothes are (0.5 tight .. 1.6 baggy)
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> "BodyShape":
+    def random(cls, rng: np.random.Generator) -> BodyShape:
         n = rng.normal
         return cls(
             height=float(np.clip(n(1.70, 0.09), 1.48, 1.98)),
@@ -115,7 +158,7 @@ class GaitStyle:
     shape: tuple[float, ...] = ()  #: per-person harmonic deviations: hip, knee, ankle (3 x 13)
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> "GaitStyle":
+    def random(cls, rng: np.random.Generator) -> GaitStyle:
         n = rng.normal
         from gaitpipe.synth.kinematics import HARMONICS
 
@@ -157,11 +200,25 @@ class GaitStyle:
 
 # Between-person SDs of the GaitStyle scalars, used to scale the within-person jitter.
 _STYLE_SD = {
-    "hip_gain": 6 / 39, "hip_offset": 3.0, "knee_gain": 5 / 63, "knee_offset": 3.0,
-    "ankle_gain": 4 / 29, "ankle_offset": 2.5, "pelvic_tilt": 5.0, "pelvic_rotation": 1.5,
-    "arm_swing": 9.0, "arm_offset": 4.0, "arm_abduction": 2.0, "elbow_mean": 9.0,
-    "elbow_range": 6.0, "cadence": 8.0, "bob_gain": 0.25, "sway": 0.008, "trunk_lean": 5.0,
-    "head_carriage": 6.0, "step_width": 0.02,
+    "hip_gain": 6 / 39,
+    "hip_offset": 3.0,
+    "knee_gain": 5 / 63,
+    "knee_offset": 3.0,
+    "ankle_gain": 4 / 29,
+    "ankle_offset": 2.5,
+    "pelvic_tilt": 5.0,
+    "pelvic_rotation": 1.5,
+    "arm_swing": 9.0,
+    "arm_offset": 4.0,
+    "arm_abduction": 2.0,
+    "elbow_mean": 9.0,
+    "elbow_range": 6.0,
+    "cadence": 8.0,
+    "bob_gain": 0.25,
+    "sway": 0.008,
+    "trunk_lean": 5.0,
+    "head_carriage": 6.0,
+    "step_width": 0.02,
 }
 
 
@@ -178,14 +235,18 @@ class Clothing:
     bag: tuple[int, int, int] = (30, 30, 80)
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> "Clothing":
+    def random(cls, rng: np.random.Generator) -> Clothing:
         tone = rng.uniform(0.45, 1.0)
         skin = tuple(int(v * tone) for v in (140, 170, 215))
         hair_v = rng.uniform(0.1, 0.6)
         hair = tuple(int(v * hair_v) for v in (60, 80, 110))
         return cls(
-            shirt=_garment(rng, TOPS, 20, 235), trousers=_garment(rng, TROUSERS, 15, 160),
-            shoes=_garment(rng, SHOES, 10, 90), skin=skin, hair=hair, coat=_garment(rng, COATS, 15, 200),
+            shirt=_garment(rng, TOPS, 20, 235),
+            trousers=_garment(rng, TROUSERS, 15, 160),
+            shoes=_garment(rng, SHOES, 10, 90),
+            skin=skin,
+            hair=hair,
+            coat=_garment(rng, COATS, 15, 200),
             bag=_garment(rng, BAGS, 15, 200),
         )
 
@@ -204,7 +265,7 @@ class Person:
     bag_size: float = 1.0  #: scale of the bag (CASIA-B walkers carry anything from a purse to a big backpack)
 
     @classmethod
-    def random(cls, rng: np.random.Generator, person_id: str = "001") -> "Person":
+    def random(cls, rng: np.random.Generator, person_id: str = "001") -> Person:
         """Draw a person from the between-person distributions."""
         return cls(
             person_id=person_id,
@@ -223,13 +284,16 @@ class Person:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Person":
+    def from_dict(cls, d: dict) -> Person:
         gait = dict(d["gait"])
         gait["shape"] = tuple(gait.get("shape", ()))
         return cls(
-            person_id=d["person_id"], body=BodyShape(**d["body"]), gait=GaitStyle(**gait),
+            person_id=d["person_id"],
+            body=BodyShape(**d["body"]),
+            gait=GaitStyle(**gait),
             clothing=Clothing(**{k: tuple(v) for k, v in d["clothing"].items()}),
-            bag_kind=d.get("bag_kind", "shoulder"), bag_side=int(d.get("bag_side", 1)),
+            bag_kind=d.get("bag_kind", "shoulder"),
+            bag_side=int(d.get("bag_side", 1)),
             coat_length=float(d.get("coat_length", 0.6)),
             bag_size=float(d.get("bag_size", 1.0)),
         )
@@ -243,6 +307,8 @@ def jitter_gait(style: GaitStyle, rng: np.random.Generator, fraction: float = WI
     for f in fields(style):
         if f.name in _STYLE_SD:
             changes[f.name] = float(getattr(style, f.name) + rng.normal(0.0, _STYLE_SD[f.name] * fraction))
-    shape = style.shape_array() + rng.normal(0.0, 1.5 * fraction, size=style.shape_array().shape) * (style.shape_array() != 0)
+    shape = style.shape_array() + rng.normal(0.0, 1.5 * fraction, size=style.shape_array().shape) * (
+        style.shape_array() != 0
+    )
     changes["shape"] = tuple(shape.ravel().tolist())
     return replace(style, **changes)

@@ -12,6 +12,7 @@ Layout written under ``out_dir``::
 Like CASIA-B's eleven cameras filming one walk at once, every view of a walk shares the same
 within-person gait realisation (same jitter seed); only the camera differs.
 """
+
 from __future__ import annotations
 
 import json
@@ -129,7 +130,9 @@ def generate_dataset(
 
     # The empty room per view (what a bgsub user would record before anyone walks in).
     for v in views:
-        col, _, _ = Background(seed=scene_seed(seed, v), wall_distance=wall_distance_for_view(v)).render(Camera(), width, height)
+        col, _, _ = Background(seed=scene_seed(seed, v), wall_distance=wall_distance_for_view(v)).render(
+            Camera(), width, height
+        )
         cv2.imwrite(str(out / "backgrounds" / f"{v:03d}.png"), np.clip(np.round(col), 0, 255).astype(np.uint8))
 
     persons = [Person.random(np.random.default_rng([seed, i + 1]), f"{i + 1:03d}") for i in range(people)]
@@ -138,21 +141,35 @@ def generate_dataset(
     with progress_bar(total, "rendering", unit="clip", enabled=progress) as bar:
         for person in persons:
             for cond, k, cov in conditions:
-                jitter = int(np.random.default_rng([seed, hash_str(person.person_id), hash_str(cond), k]).integers(0, 2**31 - 1))
+                jitter = int(
+                    np.random.default_rng([seed, hash_str(person.person_id), hash_str(cond), k]).integers(0, 2**31 - 1)
+                )
                 for v in views:
                     name = f"{person.person_id}-{cond}-{k:02d}-{v:03d}"
                     walk = Walk(person, view=float(v), covariates=cov, jitter_seed=jitter, walk_id=f"{cond}-{k:02d}")
                     scene = Scene(
-                        walks=[walk], size=size, fps=fps, n_frames=n_frames, wall_distance=wall_distance_for_view(v),
-                        seed=scene_seed(seed, v), noise_seed=hash_str(name) + seed,
+                        walks=[walk],
+                        size=size,
+                        fps=fps,
+                        n_frames=n_frames,
+                        wall_distance=wall_distance_for_view(v),
+                        seed=scene_seed(seed, v),
+                        noise_seed=hash_str(name) + seed,
                     )
                     clip = render_scene(scene)
                     video = write_clip(clip, out / "videos" / f"{name}{video_ext}")
                     np.savez_compressed(out / "masks" / f"{name}.npz", masks=clip.masks[:, 0])
                     rec = {
-                        "video": f"videos/{video.name}", "masks": f"masks/{name}.npz", "subject": person.person_id,
-                        "condition": cond, "sequence": f"{k:02d}", "view": f"{v:03d}", "frames": len(clip),
-                        "jitter_seed": jitter, "scene_seed": scene.seed, "meta": clip.meta,
+                        "video": f"videos/{video.name}",
+                        "masks": f"masks/{name}.npz",
+                        "subject": person.person_id,
+                        "condition": cond,
+                        "sequence": f"{k:02d}",
+                        "view": f"{v:03d}",
+                        "frames": len(clip),
+                        "jitter_seed": jitter,
+                        "scene_seed": scene.seed,
+                        "meta": clip.meta,
                     }
                     if silhouettes:
                         sil, kept = normalize_clip_masks(clip.masks[:, 0])

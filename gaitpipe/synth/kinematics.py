@@ -6,6 +6,7 @@ heel strike). Each curve is given as key points, turned into a smooth periodic c
 least-squares fit of a few Fourier harmonics (what gait labs publish as "Fourier fits"), so a
 person's gait is the normal curve plus per-person offsets/gains, and a walk adds small jitter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ KNEE_COEF = _fit_fourier(_KNEE_KEYS)
 ANKLE_COEF = _fit_fourier(_ANKLE_KEYS)
 
 
-def curve(coef: np.ndarray, phase: np.ndarray, gain: float = 1.0, offset: float = 0.0, shape: np.ndarray | None = None) -> np.ndarray:
+def curve(
+    coef: np.ndarray, phase: np.ndarray, gain: float = 1.0, offset: float = 0.0, shape: np.ndarray | None = None
+) -> np.ndarray:
     """Evaluate a Fourier curve: ``offset + mean + gain * (periodic part)``.
 
     ``gain`` scales the range (faster walkers swing more), ``offset`` shifts the mean, and

@@ -5,6 +5,7 @@ function returns the nearest hit distance ``t`` [N] (``inf`` where missed), the 
 volume hit [N], and the unit surface normal [N,3] (for shading). Exact masks follow from the
 z-buffer: a pixel belongs to a person when that person's nearest hit is nearer than everything else.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -205,12 +206,18 @@ def cast(ro: np.ndarray, rays: np.ndarray, prims, box_of=None) -> tuple[np.ndarr
     t_best = np.full((h, w), np.inf)
     col = np.zeros((h, w, 3))
     nrm = np.zeros((h, w, 3))
-    vols = [("cap", (a, b, r), c, np.array([a, b]), np.array([r, r]))
-            for a, b, r, c in zip(prims.cap_a, prims.cap_b, prims.cap_r, prims.cap_col)]
-    vols += [("ell", (c, rot, ax), col_, c[None], np.array([ax.max()]))
-             for c, rot, ax, col_ in zip(prims.ell_c, prims.ell_rot, prims.ell_ax, prims.ell_col)]
-    vols += [("box", (c, rot, hf), col_, c[None], np.array([np.linalg.norm(hf)]))
-             for c, rot, hf, col_ in zip(prims.box_c, prims.box_rot, prims.box_half, prims.box_col)]
+    vols = [
+        ("cap", (a, b, r), c, np.array([a, b]), np.array([r, r]))
+        for a, b, r, c in zip(prims.cap_a, prims.cap_b, prims.cap_r, prims.cap_col)
+    ]
+    vols += [
+        ("ell", (c, rot, ax), col_, c[None], np.array([ax.max()]))
+        for c, rot, ax, col_ in zip(prims.ell_c, prims.ell_rot, prims.ell_ax, prims.ell_col)
+    ]
+    vols += [
+        ("box", (c, rot, hf), col_, c[None], np.array([np.linalg.norm(hf)]))
+        for c, rot, hf, col_ in zip(prims.box_c, prims.box_rot, prims.box_half, prims.box_col)
+    ]
     boxes_px = box_of([v[3] for v in vols], [v[4] for v in vols]) if (box_of is not None and not flat) else None
     for i, (kind, params, colour, centres, radii) in enumerate(vols):
         if boxes_px is None:

@@ -6,6 +6,7 @@ occluded by structure) -> soft contact shadows on the floor -> slow global light
 lens blur -> sensor noise. Masks are the z-buffer owners, taken *before* blur and noise, so a
 mask pixel is exactly a pixel where that person is the nearest surface.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -106,9 +107,17 @@ def _auto_frames(state: _WalkState, camera: Camera, width: int, height: int, fps
         ok = True
         for sign in (1, -1):
             g = state.center + state.dir * s * sign
-            pts = np.array([[g[0] + dx, g[1] + dy, z] for dx in (-0.4, 0.4) for dy in (-0.4, 0.4) for z in (0.0, hgt + 0.05)])
+            pts = np.array(
+                [[g[0] + dx, g[1] + dy, z] for dx in (-0.4, 0.4) for dy in (-0.4, 0.4) for z in (0.0, hgt + 0.05)]
+            )
             uv, z = camera.project(pts, width, height)
-            if (z < 0.5).any() or (uv[:, 0] < 1).any() or (uv[:, 0] > width - 2).any() or (uv[:, 1] < 1).any() or (uv[:, 1] > height - 2).any():
+            if (
+                (z < 0.5).any()
+                or (uv[:, 0] < 1).any()
+                or (uv[:, 0] > width - 2).any()
+                or (uv[:, 1] < 1).any()
+                or (uv[:, 1] > height - 2).any()
+            ):
                 ok = False
         if not ok:
             break
@@ -122,7 +131,9 @@ def _layout(scene: Scene) -> tuple[list[_WalkState], int, float]:
     width, height = scene.size
     states = [_WalkState(w) for w in scene.walks]
     n_frames = scene.n_frames or _auto_frames(states[0], scene.camera, width, height, scene.fps, scene.max_frames)
-    far = max(float(np.linalg.norm(s.center)) + s.model.speed * n_frames / scene.fps / 2 * abs(s.dir[1]) for s in states)
+    far = max(
+        float(np.linalg.norm(s.center)) + s.model.speed * n_frames / scene.fps / 2 * abs(s.dir[1]) for s in states
+    )
     wall = scene.wall_distance if scene.wall_distance is not None else max(far + 2.3, 6.0)
     return states, n_frames, wall
 
@@ -227,16 +238,25 @@ def render_scene(scene: Scene) -> RenderedClip:
         frames[i] = np.clip(np.round(img), 0, 255).astype(np.uint8)
 
     meta = {
-        "size": [width, height], "fps": scene.fps, "n_frames": n_frames, "seed": scene.seed,
+        "size": [width, height],
+        "fps": scene.fps,
+        "n_frames": n_frames,
+        "seed": scene.seed,
         "camera": {"height": cam.height, "pitch": cam.pitch, "focal": cam.focal},
         "wall_distance": wall,
         "occluders": [{"center": list(o.center), "half": list(o.half)} for o in scene.occluders],
         "walks": [
             {
-                "person_id": st.walk.person.person_id, "walk_id": st.walk.walk_id, "view": st.walk.view,
-                "condition": st.walk.covariates.condition, "direction": st.walk.direction,
-                "center": st.center.tolist(), "heading": st.dir.tolist(), "jitter_seed": st.walk.jitter_seed,
-                "speed_mps": round(st.model.speed, 4), "cadence": round(st.model.style.cadence, 3),
+                "person_id": st.walk.person.person_id,
+                "walk_id": st.walk.walk_id,
+                "view": st.walk.view,
+                "condition": st.walk.covariates.condition,
+                "direction": st.walk.direction,
+                "center": st.center.tolist(),
+                "heading": st.dir.tolist(),
+                "jitter_seed": st.walk.jitter_seed,
+                "speed_mps": round(st.model.speed, 4),
+                "cadence": round(st.model.style.cadence, 3),
                 "stride_m": round(st.model.speed * 120.0 / st.model.style.cadence, 4),
                 "time_offset": st.walk.time_offset,
             }
@@ -261,11 +281,11 @@ def _sub_boxer(cam: Camera, width: int, height: int, x0: int, y0: int, x1: int, 
         hi = np.ceil(uv + rpx[:, None]).astype(int) + 1
         out, k = [], 0
         for n in counts:
-            if (z[k:k + n] < 0.2).any():
+            if (z[k : k + n] < 0.2).any():
                 out.append((0, 0, x1 - x0, y1 - y0))
             else:
-                bx0, by0 = max(lo[k:k + n, 0].min(), x0), max(lo[k:k + n, 1].min(), y0)
-                bx1, by1 = min(hi[k:k + n, 0].max(), x1), min(hi[k:k + n, 1].max(), y1)
+                bx0, by0 = max(lo[k : k + n, 0].min(), x0), max(lo[k : k + n, 1].min(), y0)
+                bx1, by1 = min(hi[k : k + n, 0].max(), x1), min(hi[k : k + n, 1].max(), y1)
                 out.append(None if (bx1 <= bx0 or by1 <= by0) else (bx0 - x0, by0 - y0, bx1 - x0, by1 - y0))
             k += n
         return out
@@ -292,8 +312,15 @@ def _bbox(points: np.ndarray, cam: Camera, width: int, height: int):
     return x0, y0, x1, y1
 
 
-def render_walk(walk: Walk, *, size: tuple[int, int] = (320, 240), fps: float = 25.0,
-                n_frames: int | None = None, seed: int = 0, **scene_options: Any) -> RenderedClip:
+def render_walk(
+    walk: Walk,
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: float = 25.0,
+    n_frames: int | None = None,
+    seed: int = 0,
+    **scene_options: Any,
+) -> RenderedClip:
     """Render one walker alone in the room (CASIA-B-like clip). ``scene_options`` go to :class:`Scene`."""
     return render_scene(Scene(walks=[walk], size=size, fps=fps, n_frames=n_frames, seed=seed, **scene_options))
 

@@ -5,6 +5,7 @@ A walk's *view* is the angle between the walking direction and the line from the
 centre to the camera: 0 = walking towards the camera, 90 = side view (CASIA-B 090: the walker
 crosses right to left and shows the camera their left side), 180 = walking away.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class Background:
         colour = np.zeros((n, 3))
         # Floor: tiles with darker grout, low-frequency stains and a little grain.
         fx, fy = p[:, 0], p[:, 1]
-        grout = (np.minimum(np.abs(((fx / tile) % 1) - 0.5), np.abs(((fy / tile) % 1) - 0.5)) > 0.47)
+        grout = np.minimum(np.abs(((fx / tile) % 1) - 0.5), np.abs(((fy / tile) % 1) - 0.5)) > 0.47
         stain = self._noise(rng, fx, fy, 1.3) * 18 + self._noise(rng, fx, fy, 0.25) * 8
         fcol = floor_base[None] * (1 - 0.18 * grout[:, None]) + stain[:, None]
         # Wall: vertical gradient, skirting board, marker squares (like CASIA-B's calibration strips).
@@ -154,7 +155,7 @@ class Background:
         # Vignetting and a soft light gradient across the room.
         u = np.tile(np.linspace(-1, 1, width), height)
         v = np.repeat(np.linspace(-1, 1, height), width)
-        colour *= (1 - 0.12 * (u ** 2 + v ** 2))[:, None] * (1 + 0.06 * u)[:, None]
+        colour *= (1 - 0.12 * (u**2 + v**2))[:, None] * (1 + 0.06 * u)[:, None]
 
         # Structure (a pillar and a bench near the wall) and user occluders, lit like the people.
         prims = Primitives()
@@ -171,8 +172,11 @@ class Background:
         colour[nearer] = col_s[nearer] * shade[:, None]
         t = np.where(nearer, t_s, t)
         floor_xy = np.where((on_floor & ~nearer)[:, None], p[:, :2], np.nan)
-        return (colour.reshape(height, width, 3).astype(np.float32), t.reshape(height, width),
-                floor_xy.reshape(height, width, 2))
+        return (
+            colour.reshape(height, width, 3).astype(np.float32),
+            t.reshape(height, width),
+            floor_xy.reshape(height, width, 2),
+        )
 
     @staticmethod
     def _noise(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:

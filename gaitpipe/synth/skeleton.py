@@ -6,6 +6,7 @@ joint angles come from :mod:`gaitpipe.synth.kinematics`. The pelvis height is so
 so that the lowest sole point touches the floor, which gives the natural vertical bob (the
 person's ``bob_gain`` then scales it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from gaitpipe.synth.kinematics import ANKLE_COEF, HIP_COEF, KNEE_COEF, curve, ro
 
 #: Normative pelvic tilt already contained in the hip flexion normals (thigh angle = hip - tilt).
 NORMAL_TILT = 12.0
-_HIP_RANGE_HALF = (np.max(curve(HIP_COEF, np.linspace(0, 1, 200))) - np.min(curve(HIP_COEF, np.linspace(0, 1, 200)))) / 2
+_HIP_RANGE_HALF = (
+    np.max(curve(HIP_COEF, np.linspace(0, 1, 200))) - np.min(curve(HIP_COEF, np.linspace(0, 1, 200)))
+) / 2
 _HIP_MEAN = float(HIP_COEF[0])
 
 
@@ -44,18 +47,24 @@ class Primitives:
     box_col: list = field(default_factory=list)
 
     def capsule(self, a, b, r, col) -> None:
-        self.cap_a.append(np.asarray(a, float)); self.cap_b.append(np.asarray(b, float))
-        self.cap_r.append(float(r)); self.cap_col.append(np.asarray(col, float))
+        self.cap_a.append(np.asarray(a, float))
+        self.cap_b.append(np.asarray(b, float))
+        self.cap_r.append(float(r))
+        self.cap_col.append(np.asarray(col, float))
 
     def ellipsoid(self, c, rot, axes, col) -> None:
-        self.ell_c.append(np.asarray(c, float)); self.ell_rot.append(np.asarray(rot, float))
-        self.ell_ax.append(np.asarray(axes, float)); self.ell_col.append(np.asarray(col, float))
+        self.ell_c.append(np.asarray(c, float))
+        self.ell_rot.append(np.asarray(rot, float))
+        self.ell_ax.append(np.asarray(axes, float))
+        self.ell_col.append(np.asarray(col, float))
 
     def box(self, c, rot, half, col) -> None:
-        self.box_c.append(np.asarray(c, float)); self.box_rot.append(np.asarray(rot, float))
-        self.box_half.append(np.asarray(half, float)); self.box_col.append(np.asarray(col, float))
+        self.box_c.append(np.asarray(c, float))
+        self.box_rot.append(np.asarray(rot, float))
+        self.box_half.append(np.asarray(half, float))
+        self.box_col.append(np.asarray(col, float))
 
-    def transformed(self, rot: np.ndarray, trans: np.ndarray) -> "Primitives":
+    def transformed(self, rot: np.ndarray, trans: np.ndarray) -> Primitives:
         """Rigidly moved copy: x -> rot @ x + trans."""
         out = Primitives()
         out.cap_a = [rot @ a + trans for a in self.cap_a]
@@ -212,23 +221,42 @@ class BodyModel:
                 P.capsule(hip, flap, 0.084 * s * g + cb + 0.03 * s, cl.coat)
 
         # Pelvis, abdomen, chest, shoulders.
-        P.ellipsoid(pelvis + np.array([0, 0, -0.01 * s]), r_pelvis,
-                    [0.11 * s * g + cb, self.hip_half + 0.08 * s * g + cb, 0.12 * s], cl.coat if coat else cl.trousers)
+        P.ellipsoid(
+            pelvis + np.array([0, 0, -0.01 * s]),
+            r_pelvis,
+            [0.11 * s * g + cb, self.hip_half + 0.08 * s * g + cb, 0.12 * s],
+            cl.coat if coat else cl.trousers,
+        )
         up_t = r_torso @ np.array([0, 0, 1.0])
         chest_c = pelvis + up_t * (0.94 * self.trunk - 0.2 * s)  # top of the chest at the shoulder line
-        P.ellipsoid(pelvis + r_torso @ np.array([0.01 * s, 0, 0.32 * self.trunk]), r_torso,
-                    [0.115 * s * g * b.belly + pad, 0.14 * s * g + pad, 0.18 * s], shirt)
-        P.ellipsoid(chest_c, r_torso, [0.12 * s * g * np.sqrt(b.belly) + pad, self.sh_half * 0.92 + pad, 0.21 * s], shirt)
+        P.ellipsoid(
+            pelvis + r_torso @ np.array([0.01 * s, 0, 0.32 * self.trunk]),
+            r_torso,
+            [0.115 * s * g * b.belly + pad, 0.14 * s * g + pad, 0.18 * s],
+            shirt,
+        )
+        P.ellipsoid(
+            chest_c, r_torso, [0.12 * s * g * np.sqrt(b.belly) + pad, self.sh_half * 0.92 + pad, 0.21 * s], shirt
+        )
         sh_c = pelvis + up_t * self.trunk
         # Arm pivots (gleno-humeral joints) sit a little below the top of the shoulders.
         sh_l = sh_c + r_torso @ np.array([0, self.sh_half, -0.04 * s])
         sh_r = sh_c + r_torso @ np.array([0, -self.sh_half, -0.04 * s])
         # Shoulders slope down from the neck (trapezius), so the shoulder bar sits below the joints.
-        P.capsule(sh_c + (sh_l - sh_c) * 0.8 - up_t * 0.075 * s, sh_c + (sh_r - sh_c) * 0.8 - up_t * 0.075 * s, 0.06 * s * g + pad, shirt)
+        P.capsule(
+            sh_c + (sh_l - sh_c) * 0.8 - up_t * 0.075 * s,
+            sh_c + (sh_r - sh_c) * 0.8 - up_t * 0.075 * s,
+            0.06 * s * g + pad,
+            shirt,
+        )
         if coat:  # the long coat: a wide skirt from the waist down over the upper legs
             skirt_len = 0.30 * s + self.person.coat_length * self.thigh * 0.7
-            P.ellipsoid(pelvis + r_pelvis @ np.array([0, 0, 0.06 * s - skirt_len * 0.5]), rot_z(yaw),
-                        [0.13 * s * g, self.hip_half + 0.105 * s * g, skirt_len * 0.62], cl.coat)
+            P.ellipsoid(
+                pelvis + r_pelvis @ np.array([0, 0, 0.06 * s - skirt_len * 0.5]),
+                rot_z(yaw),
+                [0.13 * s * g, self.hip_half + 0.105 * s * g, skirt_len * 0.62],
+                cl.coat,
+            )
 
         # Neck and head (hair is a slightly larger ellipsoid set back, so the face shows).
         neck_top = sh_c + r_head @ np.array([0, 0, self.neck_h + 0.01 * s])
@@ -237,8 +265,12 @@ class BodyModel:
         head_c = neck_top + r_head @ np.array([0.012 * s, 0, self.head_h * 0.42])
         P.ellipsoid(head_c, r_head, [0.102 * s * hs, 0.088 * s * hs, self.head_h * 0.5], cl.skin)
         hv = b.hair
-        P.ellipsoid(head_c + r_head @ np.array([-0.012 * s - 0.012 * s * hv, 0, 0.012 * s + 0.006 * s * hv]), r_head,
-                    [0.095 * s * hs + 0.008 * s * hv, 0.082 * s * hs + 0.01 * s * hv, self.head_h * 0.5 + 0.004 * s * hv], cl.hair)
+        P.ellipsoid(
+            head_c + r_head @ np.array([-0.012 * s - 0.012 * s * hv, 0, 0.012 * s + 0.006 * s * hv]),
+            r_head,
+            [0.095 * s * hs + 0.008 * s * hv, 0.082 * s * hs + 0.01 * s * hv, self.head_h * 0.5 + 0.004 * s * hv],
+            cl.hair,
+        )
 
         # Arms: swing opposite to the same-side hip, slightly lagging; elbow flexes more forward.
         wrists = {}
@@ -285,7 +317,9 @@ class BodyModel:
             P.box(c, rot_z(0), [0.14 * s * k, 0.05 * s * k, 0.1 * s * k], cl.bag)
         else:  # shoulder bag on a cross-body strap, bouncing a little with the step
             swing = 0.025 * s * np.sin(2 * np.pi * phase)
-            c = pelvis + r_pelvis @ np.array([0.02 * s + swing, side * (self.hip_half + 0.14 * s * g + bulk + 0.02 * s * k), 0.03 * s])
+            c = pelvis + r_pelvis @ np.array(
+                [0.02 * s + swing, side * (self.hip_half + 0.14 * s * g + bulk + 0.02 * s * k), 0.03 * s]
+            )
             P.box(c, rot_z(0) @ r_pelvis, [0.15 * s * k, 0.055 * s * k, 0.13 * s * k], cl.bag)
             top = c + np.array([0, 0, 0.13 * s * k])
             other = sh_r if side > 0 else sh_l

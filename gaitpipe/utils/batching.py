@@ -3,13 +3,15 @@
 Encoders batch mixed lengths (padding never changes an embedding), but padding costs time, so
 every place that embeds many sequences sorts them by length first and cuts batches by a budget.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 
-def length_batches(lengths: Sequence[int], *, max_items: int | None = None, max_frames: int | None = None,
-                   equal_lengths: bool = False) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], *, max_items: int | None = None, max_frames: int | None = None, equal_lengths: bool = False
+) -> list[list[int]]:
     """Positions of ``lengths`` grouped into batches of similar length.
 
     Sequences are taken shortest first. A batch closes when it holds ``max_items`` sequences, or
@@ -28,10 +30,14 @@ def length_batches(lengths: Sequence[int], *, max_items: int | None = None, max_
     for i in order:
         n = int(lengths[i])
         full = (
-            (max_items is not None and len(cur) >= max_items)
-            or (max_frames is not None and cur_frames + n > max_frames)
-            or (equal_lengths and int(lengths[cur[-1]]) != n)
-        ) if cur else False
+            (
+                (max_items is not None and len(cur) >= max_items)
+                or (max_frames is not None and cur_frames + n > max_frames)
+                or (equal_lengths and int(lengths[cur[-1]]) != n)
+            )
+            if cur
+            else False
+        )
         if full:
             batches.append(cur)
             cur, cur_frames = [], 0

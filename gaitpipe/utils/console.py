@@ -3,6 +3,7 @@
 Progress bars draw only when stderr is a terminal; in logs and pipes a bar becomes a few plain
 lines (start, every ~10 %, end) so log files are not filled with carriage returns.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,9 @@ class _PlainProgress:
         self.close()
 
 
-def progress(total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, initial: int = 0,
-             leave: bool = False) -> Any:
+def progress(
+    total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, initial: int = 0, leave: bool = False
+) -> Any:
     """A progress bar: tqdm on a terminal, plain lines otherwise, nothing at all when not ``enabled``.
 
     The returned object has tqdm's ``update``, ``set_postfix_str``, ``close`` and context-manager API.
@@ -86,7 +88,9 @@ def progress(total: int | None, desc: str, *, unit: str = "it", enabled: bool = 
     if not enabled:
         return tqdm(total=total, disable=True)
     if stderr_is_terminal():
-        return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, dynamic_ncols=True, file=sys.stderr)
+        return tqdm(
+            total=total, desc=desc, unit=unit, initial=initial, leave=leave, dynamic_ncols=True, file=sys.stderr
+        )
     return _PlainProgress(total, desc, unit, initial)
 
 
@@ -97,8 +101,9 @@ def progress_write(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
-def format_table(rows: Iterable[Sequence[Any]], columns: Sequence[str], *, title: str | None = None,
-                 width: int = 200) -> str:
+def format_table(
+    rows: Iterable[Sequence[Any]], columns: Sequence[str], *, title: str | None = None, width: int = 200
+) -> str:
     """Render ``rows`` under ``columns`` as a plain-text table (rich, no colours, no box art)."""
     from rich.console import Console
     from rich.table import Table
@@ -106,8 +111,9 @@ def format_table(rows: Iterable[Sequence[Any]], columns: Sequence[str], *, title
     table = Table(*columns, title=title, box=_ascii_head_box(), show_edge=False, pad_edge=False, highlight=False)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    console = Console(width=width, no_color=True, highlight=False, force_terminal=False, color_system=None,
-                      record=False, file=_Sink())
+    console = Console(
+        width=width, no_color=True, highlight=False, force_terminal=False, color_system=None, record=False, file=_Sink()
+    )
     with console.capture() as cap:
         console.print(table)
     return "\n".join(line.rstrip() for line in cap.get().splitlines()).strip("\n")

@@ -4,6 +4,7 @@
 up front, so a machine without the asked-for device gets one clear :class:`DeviceError` instead
 of a RuntimeError deep inside a forward pass.
 """
+
 from __future__ import annotations
 
 import re

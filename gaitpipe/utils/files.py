@@ -5,6 +5,7 @@ manifests, weights, gallery index files) goes through :func:`atomic_write_bytes`
 written to a temporary name beside the target and renamed over it, so a crash leaves the old
 file or the new one, never a half-written file under the final name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview, *, mode: int | None = None,
-                       sync: bool = True) -> Path:
+def atomic_write_bytes(
+    path: str | Path, data: bytes | bytearray | memoryview, *, mode: int | None = None, sync: bool = True
+) -> Path:
     """Write ``data`` to ``path`` atomically; ``mode`` sets the file's permission bits.
 
     ``sync`` flushes the data (and the rename) to disk before returning; turn it off only for
@@ -86,8 +88,9 @@ def atomic_write_text(path: str | Path, text: str, *, mode: int | None = None, s
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, sync=sync)
 
 
-def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2, mode: int | None = None,
-                      sync: bool = True) -> Path:
+def atomic_write_json(
+    path: str | Path, obj: Any, *, indent: int | None = 2, mode: int | None = None, sync: bool = True
+) -> Path:
     """:func:`atomic_write_bytes` for a JSON document (UTF-8, trailing newline)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n", mode=mode, sync=sync)
 
@@ -110,5 +113,14 @@ def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-__all__ = ["TMP_MARK", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "file_sha256", "fsync_dir", "is_temp_file", "temp_path_for"]
+__all__ = [
+    "TMP_MARK",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "file_sha256",
+    "fsync_dir",
+    "is_temp_file",
+    "temp_path_for",
+]
