@@ -138,7 +138,8 @@ def main() -> int:
                     iou, off = aligned_iou(ours, official[stem])
                     ious.append(iou)
                     print(
-                        f"{backend}: {stem}: {len(ours)} silhouettes (official {len(official[stem])}), IoU {iou:.3f} at offset {off}",
+                        f"{backend}: {stem}: {len(ours)} silhouettes (official {len(official[stem])}), "
+                        f"IoU {iou:.3f} at offset {off}",
                         file=sys.stderr,
                     )
         rows.append((backend, len(jobs) - failed, total, n_sil, float(np.mean(ious)) if ious else None))

@@ -59,10 +59,10 @@ def _noise(rng: np.random.Generator, shape) -> np.ndarray:
 def make_queries(seed: int, n: int, nq: int, common: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """New walks of enrolled identities: an identity centre + fresh noise (not a copy of a template)."""
     rng = np.random.default_rng([seed, 10**6])
-    chunks = int(math.ceil(n / CHUNK))
+    chunks = math.ceil(n / CHUNK)
     picked = rng.choice(chunks, size=min(4, chunks), replace=False)
     qs, who = [], []
-    per = int(math.ceil(nq / len(picked)))
+    per = math.ceil(nq / len(picked))
     for c in picked:
         _, centres = chunk_rows(seed, int(c), n, common, dim, centres_too=True)
         idx = rng.choice(len(centres), size=min(per, len(centres)), replace=False)
@@ -141,9 +141,9 @@ def _measure(n, name, idx, params, queries, who, best_i, build_s, dim) -> dict:
     top = np.zeros(nq, np.int64)
     for q in range(nq):
         t = time.perf_counter()
-        _, I = idx.search(queries[q : q + 1], 1)
+        _, ids = idx.search(queries[q : q + 1], 1)
         lat.append(time.perf_counter() - t)
-        top[q] = I[0, 0]
+        top[q] = ids[0, 0]
     if hasattr(idx, "invlists") and idx.invlists is not None:
         print(
             f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}",
@@ -186,17 +186,14 @@ def run_size(
 
     common = np.random.default_rng([seed, 7]).standard_normal((PARTS, dim // PARTS), dtype=np.float32)
     queries, who = make_queries(seed, n, nq, common, dim)
-    chunks = int(math.ceil(n / CHUNK))
+    chunks = math.ceil(n / CHUNK)
     # train what needs training on the first chunks (40 points per list: k-means' own minimum is 39)
     # 4 sqrt(n) lists, at most 1024; 256 above --flat-max so that assigning 1M 4096-d vectors
     # (n x nlist x d multiply-adds) fits this shared 2-core machine's time.
     nlist = int(min(1024, max(16, 4 * math.sqrt(n)))) if n <= flat_max else 256
     train_n = min(n, train_n, 40 * nlist)
     train = np.concatenate(
-        [
-            flatten_parts(chunk_rows(seed, c, n, common, dim))
-            for c in range(min(chunks, int(math.ceil(train_n / CHUNK))))
-        ]
+        [flatten_parts(chunk_rows(seed, c, n, common, dim)) for c in range(min(chunks, math.ceil(train_n / CHUNK)))]
     )[:train_n]
     t = time.perf_counter()
     quantizer = train_quantizer(train, nlist, seed) if not kinds or any("ivf" in k for k in kinds) else None
@@ -271,7 +268,8 @@ def main() -> None:
         "--threads",
         type=int,
         default=1,
-        help="FAISS threads (0: library default; 1 by default: the cores are shared, and OpenMP spinning on a busy machine makes batch-1 queries slower)",
+        help="FAISS threads (0: library default; 1 by default: the cores are shared, "
+        "and OpenMP spinning on a busy machine makes batch-1 queries slower)",
     )
     args = ap.parse_args()
     import faiss
@@ -298,7 +296,8 @@ def main() -> None:
     print(
         f"# peak RSS {rss_gb():.1f} GB. 'exact (streamed numpy)' = per-query share of a batched brute-force pass "
         "(the ground truth); recall@1 = same top-1 template as exact search, id rec@1 = same top-1 identity, "
-        "top-1 id = top-1 template belongs to the query's identity; memory column = vectors/codes the index holds; IVF build includes the shared k-means."
+        "top-1 id = top-1 template belongs to the query's identity; memory column = vectors/codes the index holds; "
+        "IVF build includes the shared k-means."
     )
 
 

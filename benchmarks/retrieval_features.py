@@ -46,7 +46,8 @@ def main() -> None:
 
     print(f"# {args.weights} ({meta['fingerprint']}), {len(fc)} sequences of {len(set(subjects.tolist()))} subjects")
     print(
-        "| feature | rank-1 Euclidean NM / BG / CL (mean) | rank-1 cosine NM / BG / CL (mean) | threshold @ FAR 1 % | TAR @ 1 % | TAR @ 0.1 % |"
+        "| feature | rank-1 Euclidean NM / BG / CL (mean) | rank-1 cosine NM / BG / CL (mean) "
+        "| threshold @ FAR 1 % | TAR @ 1 % | TAR @ 0.1 % |"
     )
     print("|---|---|---|---|---|---|")
     for name, emb in (("fc", fc), ("bnneck", bnneck)):
@@ -57,7 +58,8 @@ def main() -> None:
         cal = calibrate(flatten_for_search(emb), subjects, fars=(0.01, 0.001), target_far=0.01).to_dict()
         tar = cal["tar_at_far"]
         print(
-            f"| {name} | {cells[0]} | {cells[1]} | {cal['threshold']:.4f} | {tar['0.01'] * 100:.1f} % | {tar['0.001'] * 100:.1f} % |"
+            f"| {name} | {cells[0]} | {cells[1]} | {cal['threshold']:.4f} "
+            f"| {tar['0.01'] * 100:.1f} % | {tar['0.001'] * 100:.1f} % |"
         )
 
 

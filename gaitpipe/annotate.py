@@ -49,7 +49,8 @@ def walker_labels(result: IdentifyResult) -> dict[int, list[tuple[np.ndarray, st
 def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path) -> Path:
     """Write ``clip`` to ``out`` (mp4v) with each walker's box, track id and decision drawn.
 
-    Recognised walkers are drawn green, unknown and too-short ones orange.
+    Recognised walkers are drawn green, unknown and too-short ones orange. The clip is drawn
+    turned as it was analysed (``result.rotation``), since the boxes are in those frames.
     """
     import supervision as sv
 
@@ -57,7 +58,7 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
 
     out = Path(out).expanduser()
     if out.suffix.lower() not in RENDER_SUFFIXES:
-        raise SettingError("render", f"the rendered video is an mp4 (mp4v codec): give a .mp4 file, not {out.name}")
+        raise SettingError(f"the rendered video is an mp4 (mp4v codec): give a .mp4 file, not {out.name}", "render")
     out.parent.mkdir(parents=True, exist_ok=True)
     shown = walker_labels(result)
     palette = sv.ColorPalette([sv.Color(r=0, g=200, b=0), sv.Color(r=255, g=165, b=0)])  # recognised, not
@@ -75,7 +76,8 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
     tmp = out.with_name(f".{out.stem}.{TMP_MARK}{os.getpid()}{out.suffix}")
     frames = 0
     try:
-        with open_video(clip) as src, contextlib.ExitStack() as stack:
+        rotate = result.rotation.extra if result.rotation is not None else 0
+        with open_video(clip, rotate=rotate) as src, contextlib.ExitStack() as stack:
             fps = src.info.fps or 25.0
             sink = None
             for frame in src:

@@ -22,22 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-from gaitpipe.errors import ConfigError
+from gaitpipe.errors import ConfigError, SettingError
 
 T = TypeVar("T")
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _NONE = {"none", "null", "~"}
-
-
-class SettingError(ConfigError):
-    """A setting's value is unusable. ``keys`` are the setting names the message mentions, so a
-    front end that spells settings differently (the CLI's ``--flags``) can say it its way."""
-
-    def __init__(self, message: str, *keys: str) -> None:
-        super().__init__(message)
-        self.keys = keys
 
 
 def setting(

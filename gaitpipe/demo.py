@@ -359,7 +359,8 @@ class DemoReport:
         return [
             f"per condition: {per}",
             f"open set: {accepted}/{n} decided correctly at threshold {self.threshold:.4f}, {unknown} 'unknown'",
-            f"accuracy: {correct}/{n} = {100 * self.accuracy:.1f}% best match correct (claimed >= {100 * self.claimed:.0f}%); "
+            f"accuracy: {correct}/{n} = {100 * self.accuracy:.1f}% best match correct "
+            f"(claimed >= {100 * self.claimed:.0f}%); "
             f"{self.seconds:.1f} s",
         ]
 
@@ -415,13 +416,15 @@ def run_demo(
     keep_gallery: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    rotate: str | int = "auto",
 ) -> DemoReport:
     """Enrol every example person from their enrol clip, identify every probe clip, score it.
 
     ``examples``: folder with ``manifest.json`` and the clips (None: the repo's ``examples/``,
     else clips rendered on the fly into the user cache). ``weights``: file or name (None: the
     installed default). ``keep_gallery``: a new/empty folder to keep the gallery in (default: a
-    temporary one, deleted afterwards). Accuracy = best match is the right person (every probe's
+    temporary one, deleted afterwards). ``rotate``: as for :class:`~gaitpipe.pipeline.Pipeline`
+    (the shipped clips are upright). Accuracy = best match is the right person (every probe's
     walker is enrolled); the open-set decisions at the weights' calibrated threshold, as
     ``gaitpipe identify`` prints them, are reported alongside.
     """
@@ -433,11 +436,11 @@ def run_demo(
     if keep_gallery is not None:
         kg = Path(keep_gallery).expanduser()
         if (kg / DB_NAME).exists() or (kg.is_dir() and any(kg.iterdir())):
-            raise SettingError("keep_gallery", f"demo gallery folder {kg} is not empty; give a new or empty one")
+            raise SettingError(f"demo gallery folder {kg} is not empty; give a new or empty one", "keep_gallery")
         if kg.exists() and not kg.is_dir():
-            raise SettingError("keep_gallery", f"demo gallery folder {kg} is a file; give a new or empty folder")
+            raise SettingError(f"demo gallery folder {kg} is a file; give a new or empty folder", "keep_gallery")
     clips = load_examples(examples) if examples is not None else None  # a bad folder fails before loading weights
-    pipe = Pipeline(segmenter=segmenter, weights=weights, device=device)
+    pipe = Pipeline(segmenter=segmenter, weights=weights, device=device, rotate=rotate)
     fingerprint = pipe.fingerprint  # weights problems surface before anything is rendered
     folder, rendered = resolve_examples(examples, progress=progress)
     if clips is None:

@@ -7,9 +7,17 @@ non-zero instead of showing a traceback.
 
 
 class GaitpipeError(Exception):
-    """An error whose message is meant for the user, as one line."""
+    """An error whose message is meant for the user, as one line.
+
+    ``remedy``: the library setting that would let the refused action through (``force``,
+    ``trust``), when there is one; a front end names it in its own terms (the CLI's flag).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
 
 
 class InputError(GaitpipeError):
@@ -50,19 +58,32 @@ class ConfigError(GaitpipeError):
 
 
 class SettingError(ConfigError, InputError):
-    """One named setting has a value that cannot be used.
+    """Named settings have values that cannot be used.
 
-    ``setting`` is the library's name for it (``"stride"``, ``"keep_gallery"``); the message says
-    what is wrong in the library's terms and the CLI prefixes the matching flag.
+    ``settings`` are the library's names for them (``"stride"``, ``"keep_gallery"``); the message
+    says what is wrong in the library's terms, and a front end that spells settings differently
+    (the CLI's ``--flags``) names them its way.
     """
 
-    def __init__(self, setting: str, message: str) -> None:
+    def __init__(self, message: str, *settings: str) -> None:
         super().__init__(message)
-        self.setting = setting
+        self.settings = settings
+
+    @property
+    def setting(self) -> str:
+        """The first (usually the only) setting the message is about; '' if none."""
+        return self.settings[0] if self.settings else ""
 
 
 class SegmenterWeightsError(WeightsError):
-    """The YOLO segmenter's weights are missing or unusable; the ``bgsub`` segmenter needs none."""
+    """The YOLO segmenter's weights are missing or unusable; the ``bgsub`` segmenter needs none.
+
+    ``reason``: why, in a few words (``download failed: ...``), for messages that add their own context.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def shorten(text: object, limit: int = 80) -> str:
@@ -71,7 +92,8 @@ def shorten(text: object, limit: int = 80) -> str:
     Longer text keeps its start and says how much was cut, so a 100 KB ``--id`` cannot flood
     the terminal.
     """
-    s = str(text).replace("\n", "\\n").replace("\r", "\\r")
+    # control characters written the way repr writes them (\n, \t, \x00); letters of any script are kept
+    s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
     if len(s) <= limit:
         return s
     keep = max(1, limit - 20)

@@ -95,8 +95,10 @@ class Pipeline:
 
     ``segmenter``: a name for ``create_segmenter`` (``auto``, ``yolo``, ``bgsub`` ...) or a
     segmenter object. ``weights``: a weights file/name (None: the installed default).
-    ``device``: ``cuda``/``cpu``/... (None: CUDA when available). Weights and segmenter load on
-    first use, so a bad video fails fast without loading a model.
+    ``device``: ``cuda``/``cpu``/... (None: CUDA when available). ``rotate``: ``"auto"`` (find
+    videos stored sideways or upside down, :mod:`gaitpipe.io.orientation`) or 0/90/180/270 degrees
+    clockwise to turn every frame (after any rotation metadata); results say what was used.
+    Weights and segmenter load on first use, so a bad video fails fast without loading a model.
     """
 
     def __init__(
@@ -111,7 +113,10 @@ class Pipeline:
         window: int = DEFAULT_WINDOW,
         batch_frames: int | None = None,
         progress: bool = False,
+        rotate: str | int = "auto",
     ) -> None:
+        from gaitpipe.io.orientation import check_rotate
+
         #: the backend name (``auto`` until resolved) or the given object's name
         self._segmenter_name: str = segmenter if isinstance(segmenter, str) else segmenter.name
         self._segmenter: Segmenter | None = None if isinstance(segmenter, str) else segmenter
@@ -124,6 +129,7 @@ class Pipeline:
         self.window = int(window)
         self.batch_frames = batch_frames
         self.progress = progress
+        self.rotate = check_rotate(rotate)  # a bad value fails here, before any video is read
         self._encoder: GaitEncoder | None = None
         self._meta: dict[str, Any] | None = None
 
@@ -192,6 +198,7 @@ class Pipeline:
             min_frames=MIN_TRACK_FRAMES,
             require_person=False,
             progress=self.progress,
+            rotate=self.rotate,
         )
 
     def embed_sequences(self, sequences: list[SilhouetteSequence]) -> list[WalkerEmbedding]:
@@ -262,8 +269,15 @@ class Pipeline:
         self._load_encoder()  # weights problems surface before minutes of segmentation
         sil = self.extract(video)
         walkers = self.embed_sequences(list(sil.sequences))
+        for w in walkers:
+            w.rotation = sil.rotation  # its boxes are in the turned frames
         return VideoEmbeddings(
-            str(video), sil.info, walkers, dict(sil.manifest), sorted((len(s) for s in sil.rejected), reverse=True)
+            str(video),
+            sil.info,
+            walkers,
+            dict(sil.manifest),
+            sorted((len(s) for s in sil.rejected), reverse=True),
+            sil.rotation,
         )
 
     def embed_video(self, video: str | Path) -> list[WalkerEmbedding]:
@@ -290,9 +304,11 @@ class Pipeline:
         Refused (:class:`NoPersonError` / :class:`InputError`) when there is no usable walker or it
         has fewer than ``min_frames`` silhouettes; duplicates follow :meth:`Gallery.enroll`.
         """
-        from gaitpipe.gallery import Gallery, resolve_gallery_path
+        from gaitpipe.gallery import Gallery, check_identity, resolve_gallery_path
+        from gaitpipe.gallery.gallery import check_location
         from gaitpipe.gallery.store import DB_NAME
 
+        check_identity(identity)  # a bad name fails before minutes of segmentation, not after
         video = _check_video(video)
         g = gallery if isinstance(gallery, Gallery) else None
         where = None if isinstance(gallery, Gallery) else gallery
@@ -301,6 +317,8 @@ class Pipeline:
         elif (resolve_gallery_path(where) / DB_NAME).is_file():
             # fail on a gallery of another encoder before spending time on the video
             g = Gallery.open(where, encoder=self.fingerprint)
+        else:  # and on a --gallery that is a file or somebody else's folder
+            check_location(where)
         try:
             walkers = self.embed_video(video)
             if track is None:
@@ -331,10 +349,21 @@ class Pipeline:
                 frame_end=chosen.frame_end,
                 frames=chosen.frames,
                 quality=chosen.quality,
-                extra={"windows": chosen.windows, "dropped": chosen.dropped, "weights": self.meta.get("path")},
+                extra={
+                    "windows": chosen.windows,
+                    "dropped": chosen.dropped,
+                    "weights": self.meta.get("path"),
+                    **({"rotation": chosen.rotation.to_dict()} if chosen.rotation is not None else {}),
+                },
                 force=force,
             )
-            return EnrolResult(enrolment, chosen, str(g.path), [w.track_id for w in walkers if w is not chosen])
+            return EnrolResult(
+                enrolment,
+                chosen,
+                str(g.path),
+                [w.track_id for w in walkers if w is not chosen],
+                chosen.rotation,
+            )
         finally:
             if g is not None and not isinstance(gallery, Gallery):
                 g.close()
@@ -376,6 +405,7 @@ class Pipeline:
                 thr,
                 [WalkerIdentification(w, r) for w, r in zip(usable, results)],
                 [w for w in walkers if w.frames < min_frames],
+                rotation=analysed.rotation,
             )
         finally:
             if not isinstance(gallery, Gallery):

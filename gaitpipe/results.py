@@ -15,6 +15,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from gaitpipe.gallery import Enrolment, Identification
+    from gaitpipe.io.orientation import Rotation
     from gaitpipe.types import VideoInfo
 
 #: Frames for a quality length factor of 1 (~1.5 gait cycles at 25 fps).
@@ -43,6 +44,8 @@ class WalkerEmbedding:
     frame_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), repr=False)
     dropped: dict[str, int] = field(default_factory=dict)
+    #: how the video's frames were turned before segmenting; ``boxes`` are in the turned frames
+    rotation: Rotation | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class VideoEmbeddings:
     walkers: list[WalkerEmbedding]
     manifest: dict[str, Any] = field(default_factory=dict)
     rejected_frames: list[int] = field(default_factory=list)  #: lengths of tracks too short to embed
+    rotation: Rotation | None = None  #: how the frames were turned before segmenting, and why
 
 
 @dataclass
@@ -72,6 +76,7 @@ class EnrolResult:
     walker: WalkerEmbedding
     gallery: str
     other_tracks: list[int]  #: usable tracks that were not enrolled
+    rotation: Rotation | None = None  #: how the video's frames were turned, and why
 
 
 @dataclass
@@ -95,10 +100,16 @@ class IdentifyResult:
     walkers: list[WalkerIdentification]
     skipped: list[WalkerEmbedding] = field(default_factory=list)  #: tracks too short to identify
     rendered: str | None = None
+    rotation: Rotation | None = None  #: how the clip's frames were turned, and why
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"video", "walkers": [{"track", "frames", "decision", "matches"}]}``."""
-        return {"video": self.video, "walkers": [w.to_dict() for w in self.walkers]}
+        """The JSON form: ``{"video", "rotation", "walkers": [{"track", "frames", "decision", "matches"}]}``
+        (``rotation``: :meth:`Rotation.to_dict <gaitpipe.io.orientation.Rotation.to_dict>`, or None)."""
+        return {
+            "video": self.video,
+            "rotation": self.rotation.to_dict() if self.rotation is not None else None,
+            "walkers": [w.to_dict() for w in self.walkers],
+        }
 
 
 __all__ = [

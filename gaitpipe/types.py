@@ -24,9 +24,11 @@ class VideoInfo:
     source: str  #: path, directory, camera index or URL as given
     fps: float  #: frames per second (25.0 assumed for image directories unless told)
     frame_count: int | None  #: number of frames when known (None for cameras/streams)
-    width: int  #: frame width after rotation
-    height: int  #: frame height after rotation
+    width: int  #: frame width after rotation (both kinds)
+    height: int  #: frame height after rotation (both kinds)
     rotation: int = 0  #: degrees clockwise applied to honour rotation metadata
+    #: degrees clockwise applied after ``rotation`` (asked for, or detected: ``gaitpipe.io.orientation``)
+    extra_rotation: int = 0
 
 
 @dataclass

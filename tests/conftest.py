@@ -12,6 +12,10 @@ SHARED = Path(os.environ.get("GAITPIPE_SHARED", REPO.parent / "shared"))
 CASIAB_PACK = SHARED / "data" / "casiab" / "casiab-train-001-074.npz.xz"
 CASIAB_VIDEOS = SHARED / "data" / "casiab-videos"
 
+# The suite never downloads (CI has no network; a real user's `auto` segmenter fetches YOLO-seg
+# weights). Tests of the download branch inject the downloader or unset this themselves.
+os.environ["GAITPIPE_OFFLINE"] = "1"
+
 
 def _no_casiab(missing: Path) -> str:
     """Skip reason: which real-data file is missing, why it is not shipped, and how to point at it."""

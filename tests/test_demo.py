@@ -105,15 +105,15 @@ def test_demo_exits_nonzero_below_the_claim(tmp_path, monkeypatch):
 
 
 def test_demo_bad_examples_folder_is_one_error_line(tmp_path):
-    rc, out, err = _run_cli(["demo", "--examples", str(tmp_path / "nope")])
+    rc, _out, err = _run_cli(["demo", "--examples", str(tmp_path / "nope")])
     assert rc != 0 and err.startswith("error: examples folder not found") and "Traceback" not in err
-    rc, out, err = _run_cli(["demo", "--examples", str(tmp_path)])
+    rc, _out, err = _run_cli(["demo", "--examples", str(tmp_path)])
     assert rc != 0 and "has no manifest.json" in err
 
 
 def test_keep_gallery_must_be_new(tmp_path):
     (tmp_path / "something").write_text("x")
-    rc, out, err = _run_cli(["demo", "--keep-gallery", str(tmp_path)])
+    rc, _out, err = _run_cli(["demo", "--keep-gallery", str(tmp_path)])
     assert rc != 0 and "is not empty" in err
 
 

@@ -260,6 +260,7 @@ def test_enrol_identify_json_and_render_plumbing(capsys, tmp_path, tiny_weights)
     assert "enrolled '001' as enrolment #1" in out and "silhouettes used" in out and "quality" in out
     code, _, err = cli(capsys, "enroll", video, "--id", "001", *G)
     assert_clean_error(code, err, "already enrolled as '001'")
+    assert "(use --force)" in err  # the library's remedy named as the CLI's flag
     code, out, err = cli(capsys, "enroll", video, "--id", "001", "--force", "--json", *G)
     assert code == 0, err
     assert json.loads(out)["enrolment"]["id"] == 2

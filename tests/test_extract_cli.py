@@ -128,7 +128,7 @@ def test_layout_manifest_and_extras(clips, tmp_path, capsys) -> None:
     sil = _load(seq_dir / "090.pkl")
     rgb = _load(seq_dir / "090-rgb.pkl")
     assert sil.dtype == np.uint8 and sil.ndim == 3 and sil.shape[1:] == (64, 64)
-    assert rgb.dtype == np.uint8 and rgb.shape == sil.shape + (3,)
+    assert rgb.dtype == np.uint8 and rgb.shape == (*sil.shape, 3)
     # The walker is fully visible for about (160 - 2 * 20) / 5.5 = 22 frames; it must be found.
     assert 12 <= len(sil) <= 36
     # Colour only where the silhouette is (soft-masked crop aligned with it).
@@ -344,7 +344,7 @@ def _best_aligned_iou(ours: np.ndarray, official: np.ndarray) -> float:
 def test_real_casiab_clip(casiab_videos, casiab_pack, tmp_path, capsys) -> None:
     clip = casiab_videos / "001-nm-01-090.avi"
     out = tmp_path / "out"
-    rc, stdout, err = _run(
+    rc, _stdout, err = _run(
         [
             str(clip),
             "--out",
@@ -385,7 +385,7 @@ def test_extract_video_api(clips) -> None:
     assert result.info.width == W and result.info.height == H
     (seq, *_) = result.sequences
     assert seq.frames.dtype == np.uint8 and seq.frames.shape[1:] == (64, 64)
-    assert seq.rgb is not None and seq.rgb.shape == seq.frames.shape + (3,)
+    assert seq.rgb is not None and seq.rgb.shape == (*seq.frames.shape, 3)
     assert (seq.frame_indices % 2 == 0).all()  # source indices, before the stride
     assert result.manifest["options"]["stride"] == 2 and result.manifest["frames_read"] == 22
     assert result.dropped.get("border_cut", 0) >= 2

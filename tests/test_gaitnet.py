@@ -37,7 +37,8 @@ def test_preset_split_sizes_and_shapes():
     assert out.extras["reconstruction"].shape == (2, 4, 3, 64, 44)
     total = sum(p.numel() for p in model.parameters())
     print(
-        f"gaitnet: {total / 1e6:.2f} M parameters (decoder {sum(p.numel() for p in model.decoder.parameters()) / 1e6:.2f} M, training only)"
+        f"gaitnet: {total / 1e6:.2f} M parameters "
+        f"(decoder {sum(p.numel() for p in model.decoder.parameters()) / 1e6:.2f} M, training only)"
     )
     assert model.lstm.num_layers == 3 and model.lstm.hidden_size == 256
 

@@ -1,8 +1,8 @@
 """The encoder contract (gaitpipe/models/base.py), checked for EVERY registered preset.
 
 Shape/gradient/padding checks run on a tiny model of each preset's structure (the model's
-``tiny_overrides()``: channels narrowed, same layout), so all of them together stay fast on a 2-core CPU; parameter counts are
-checked on the full-size presets (built on the meta device: no memory, no init time).
+``tiny_overrides()``: channels narrowed, same layout), so all of them together stay fast on a 2-core CPU;
+parameter counts are checked on the full-size presets (built on the meta device: no memory, no init time).
 """
 
 from __future__ import annotations
@@ -202,7 +202,8 @@ def test_parameter_counts(name):
     without = m.num_parameters(include_classifier=False)
     total = m.num_parameters()
     print(
-        f"\n{name:<18} {without / 1e6:7.2f} M without classifier, {total / 1e6:7.2f} M total, {m.parts} parts x {m.embed_dim}"
+        f"\n{name:<18} {without / 1e6:7.2f} M without classifier, {total / 1e6:7.2f} M total, "
+        f"{m.parts} parts x {m.embed_dim}"
     )
     assert 0 < without <= total
     if name in PUBLISHED_PARAMS:
@@ -212,7 +213,14 @@ def test_parameter_counts(name):
 
 @pytest.mark.parametrize(
     "name, parts, dim",
-    [("gaitbase-casiab", 16, 256), ("gaitbase-small", 16, 128), ("hstl-casiab", 73, 128), ("hstl-oumvlp", 50, 256)],
+    [
+        ("gaitbase-casiab", 16, 256),
+        ("gaitbase-small", 16, 128),
+        ("hstl-casiab", 73, 128),
+        ("hstl-oumvlp", 50, 256),
+        ("deepgaitv2-casiab", 16, 256),
+        ("deepgaitv2-gait3d", 16, 256),
+    ],
 )
 def test_full_size_presets_run(name, parts, dim):
     """The published layouts at full width (one short sequence: the tiny models cover the rest)."""

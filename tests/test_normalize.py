@@ -319,7 +319,7 @@ def test_geometry_apply_aligns_rgb_with_silhouette() -> None:
         assert np.abs(as_float.astype(int) - frame.astype(int)).max() <= 1
         # Masking an arbitrary image then applying the geometry puts colour only where the
         # silhouette is (up to cubic ringing at the boundary, hence the eroded comparison).
-        image = rng.integers(50, 256, mask.shape + (3,), dtype=np.uint8)
+        image = rng.integers(50, 256, (*mask.shape, 3), dtype=np.uint8)
         masked = image.astype(np.float32) * (mask[..., None] / 255.0)
         crop = g.apply(masked)
         inside = cv2.erode((frame == 255).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

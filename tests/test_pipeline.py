@@ -89,7 +89,10 @@ def test_lazy_export_keeps_import_light():
     import subprocess
     import sys
 
-    code = "import sys, gaitpipe; assert 'torch' not in sys.modules; from gaitpipe import Pipeline; print(Pipeline.__name__)"
+    code = (
+        "import sys, gaitpipe; assert 'torch' not in sys.modules; "
+        "from gaitpipe import Pipeline; print(Pipeline.__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Pipeline"
@@ -114,7 +117,7 @@ def test_enrol_picks_the_main_walker_or_the_asked_track(tiny_weights, tmp_path, 
     )
     res = pipe.enroll(clip, "ann", gallery=tmp_path / "g", track=4)
     assert res.walker.track_id == 4
-    with pytest.raises(InputError, match="no usable track 7 .* usable tracks: 9 \\(60 frames\\)"):
+    with pytest.raises(InputError, match=r"no usable track 7 .* usable tracks: 9 \(60 frames\)"):
         pipe.enroll(clip, "ann", gallery=tmp_path / "g", track=7)
     with pytest.raises(InputError, match="only 12 usable silhouettes; at least 20"):
         pipe.enroll(clip, "bob", gallery=tmp_path / "g", track=5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def test_yolo_backend_filters_people_tracks_and_gives_silhouettes(biased_seg_wei
         assert best > 0.98
     # mask -> silhouette: the largest mask normalises to a 64 x 64 OpenGait frame
     k = int(np.argmax((d.masks > 0.5).reshape(len(d), -1).sum(1)))
-    sil, geometry = normalize_mask((d.masks[k] > 0.5).astype(np.uint8) * 255)
+    sil, _geometry = normalize_mask((d.masks[k] > 0.5).astype(np.uint8) * 255)
     assert sil is not None and sil.shape == (64, 64) and sil.max() == 255
     # fresh tracker per call: ids start over
     again = [dd for _, dd in seg.track(frames[:2])]
@@ -157,7 +158,7 @@ def test_box_masks():
 def test_corrupt_weights_file_is_a_weights_error(tmp_path):
     bad = tmp_path / "broken-seg.pt"
     bad.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(WeightsError, match="broken-seg.pt"):
+    with pytest.raises(WeightsError, match=re.escape("broken-seg.pt")):
         create_segmenter("yolo", weights=str(bad))
 
 
@@ -181,10 +182,10 @@ def test_real_detections_track_the_casiab_walker_with_one_id(pose_weights, casia
     assert seg.name == "yolo" and "segmenter: yolo" in messages and "no mask head" in messages
     ids, seen = [], 0
     with open_video(casiab_videos / "001-nm-01-090.avi", stride=2) as video:
-        for frame, dets in seg.track(video):
+        for _frame, dets in seg.track(video):
             seen += 1
             ids.extend(dets.track_ids.tolist())
-            for box, mask in zip(dets.boxes, dets.masks):
+            for _box, mask in zip(dets.boxes, dets.masks):
                 assert mask.shape == (240, 320) and mask.max() == 1.0  # filled box
     assert seen == 53
     assert len(ids) >= 20, "the walker should be tracked for most of the walk"

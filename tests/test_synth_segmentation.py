@@ -79,8 +79,8 @@ def test_two_walkers_crossing_keep_their_track_ids():
         boxes = [np.argwhere(g) for g in gts]
         if any(len(b) == 0 for b in boxes):
             continue
-        (y0a, x0a), (y1a, x1a) = boxes[0].min(0), boxes[0].max(0)
-        (y0b, x0b), (y1b, x1b) = boxes[1].min(0), boxes[1].max(0)
+        (_y0a, x0a), (_y1a, x1a) = boxes[0].min(0), boxes[0].max(0)
+        (_y0b, x0b), (_y1b, x1b) = boxes[1].min(0), boxes[1].max(0)
         if not (x1a + 10 < x0b or x1b + 10 < x0a):
             continue
         clear_frames += 1

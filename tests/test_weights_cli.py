@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 from collections import Counter
 
 import pytest
@@ -256,7 +257,7 @@ def test_import_hstl_matches_reference(capsys, tmp_path):
     src = tmp_path / "HSTL-90000.pt"
     torch.save(_snapshot(sd), src)
     out = tmp_path / "hstl.pt"
-    code, stdout, stderr = _run(capsys, "weights", "import", src, "--arch", "hstl", "--out", out)
+    code, _stdout, stderr = _run(capsys, "weights", "import", src, "--arch", "hstl", "--out", out)
     assert code == 0, stderr
     model, meta = ckpt.load_checkpoint(out, expect_arch="hstl")
     assert meta["preset"] == "hstl-casiab" and meta["parts"] == 73
@@ -283,7 +284,7 @@ def test_harmless_extra_types_load_without_trust(tmp_path):
     snap["best"] = {"rank1": np.float32(0.9)}
     src = tmp_path / "np.pt"
     torch.save(snap, src)
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         torch.load(src, weights_only=True)
     out, meta = import_checkpoint(src, "gaitbase", out=tmp_path / "gb.pt")
     assert meta["source"]["iteration"] == 60000 and out.is_file()
@@ -410,7 +411,15 @@ def test_export_onnx_cli_gaitbase(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "preset, extra",
-    [("hstl-casiab", {}), ("dygait-casiab", {}), ("gaitnet", {}), ("gaitnet", {"input_kind": "silhouette"})],
+    [
+        ("hstl-casiab", {}),
+        ("dygait-casiab", {}),
+        ("gaitnet", {}),
+        ("gaitnet", {"input_kind": "silhouette"}),
+        ("deepgaitv2-casiab", {}),
+        ("deepgaitv2-3d-oumvlp", {}),
+        ("deepgaitv2-2d-gait3d", {}),
+    ],
 )
 def test_export_onnx_other_architectures(tmp_path, preset, extra):
     from gaitpipe.models import list_models

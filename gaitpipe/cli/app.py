@@ -44,10 +44,9 @@ for _name in _COMMAND_MODULES:
 def _click():
     # typer >= 0.29 vendors click as typer._click; older typer depends on the click package.
     try:
-        from typer import _click as click
+        return importlib.import_module("typer._click")
     except ImportError:  # pragma: no cover - depends on the installed typer
-        import click
-    return click
+        return importlib.import_module("click")
 
 
 @contextlib.contextmanager
@@ -91,8 +90,13 @@ def _main(argv: list[str] | None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except click.exceptions.ClickException as exc:  # usage errors: click's own one-line message
-        exc.show()
+    except click.exceptions.ClickException as exc:  # usage errors: click's message as one line, not its usage block
+        if not exc.format_message():  # a group called without a command: click shows its help
+            exc.show()
+            return exc.exit_code
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {shorten(exc.format_message(), 500)}{hint}", err=True)
         return exc.exit_code
     except typer.Abort:  # typer's own class (its vendored click has none)
         typer.echo("error: aborted", err=True)

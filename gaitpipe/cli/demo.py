@@ -27,6 +27,7 @@ def demo_command(
         None, "--keep-gallery", help="Keep the demo gallery in this new/empty folder (default: a temporary one)."
     ),
     device: Optional[str] = opt.device_option(),
+    rotate: str = opt.ROTATE,
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object instead of the table."),
 ) -> None:
     """Enrol each example person from one walk, identify their other walks, print a table and the accuracy.
@@ -43,6 +44,7 @@ def demo_command(
         keep_gallery=keep_gallery,
         device=device,
         progress=not as_json,
+        rotate=rotate,
     )
     if as_json:
         typer.echo(to_json(report.to_dict()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -11,6 +11,9 @@ from gaitpipe.cli import options as opt
 from gaitpipe.cli.app import app
 from gaitpipe.cli.options import SegmenterChoice
 from gaitpipe.utils.console import to_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaitpipe.io.orientation import Rotation
 
 
 def _pipeline(
@@ -21,11 +24,15 @@ def _pipeline(
     progress: bool,
     seg_weights: Optional[str],
     background: Optional[str],
+    trust: bool,
+    rotate: str = "auto",
 ):
     from gaitpipe.pipeline import Pipeline
 
     opt.setup_cli_logging()  # the segmenter's one line about its backend goes to stderr
-    options = {k: v for k, v in (("weights", seg_weights), ("background", background)) if v is not None}
+    options: dict[str, Any] = {k: v for k, v in (("weights", seg_weights), ("background", background)) if v is not None}
+    if trust:
+        options["trust"] = True
     return Pipeline(
         segmenter=segmenter.value,
         weights=weights,
@@ -33,7 +40,14 @@ def _pipeline(
         stride=stride,
         progress=progress,
         segmenter_options=options,
+        rotate=rotate,
     )
+
+
+def _echo_rotation(rotation: Rotation | None) -> None:
+    """One line saying how the video was turned, when it was (nothing for an upright video)."""
+    if rotation is not None and (rotation.degrees or rotation.extra):
+        typer.echo(f"  {rotation.describe()}")
 
 
 @app.command()
@@ -45,14 +59,16 @@ def enroll(
     weights: Optional[str] = opt.WEIGHTS,
     segmenter: SegmenterChoice = opt.segmenter_option(),
     seg_weights: Optional[str] = opt.SEG_WEIGHTS,
+    trust: bool = opt.TRUST,
     background: Optional[str] = opt.BACKGROUND,
     device: Optional[str] = opt.device_option(),
     stride: int = opt.STRIDE,
+    rotate: str = opt.ROTATE,
     force: bool = typer.Option(False, "--force", help="Add the walk even if this video+track is already enrolled."),
     as_json: bool = typer.Option(False, "--json", help="Print the enrolment as one JSON object."),
 ) -> None:
     """Enrol the main walker of VIDEO in the gallery under --id."""
-    pipe = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background)
+    pipe = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background, trust, rotate)
     res = pipe.enroll(video, identity, gallery=gallery, track=track, force=force)
     e, w = res.enrolment, res.walker
     if as_json:
@@ -63,6 +79,7 @@ def enroll(
                     "enrolment": e.to_dict(),
                     "walker": w.summary(),
                     "other_tracks": res.other_tracks,
+                    "rotation": res.rotation.to_dict() if res.rotation is not None else None,
                 }
             )
         )
@@ -74,6 +91,7 @@ def enroll(
     )
     if res.other_tracks:
         typer.echo(f"  other usable tracks not enrolled: {', '.join(map(str, res.other_tracks))} (use --track)")
+    _echo_rotation(res.rotation)
 
 
 @app.command()
@@ -85,22 +103,24 @@ def identify(
     weights: Optional[str] = opt.WEIGHTS,
     segmenter: SegmenterChoice = opt.segmenter_option(),
     seg_weights: Optional[str] = opt.SEG_WEIGHTS,
+    trust: bool = opt.TRUST,
     background: Optional[str] = opt.BACKGROUND,
     device: Optional[str] = opt.device_option(),
     stride: int = opt.STRIDE,
+    rotate: str = opt.ROTATE,
     as_json: bool = opt.JSON,
     render: Optional[Path] = typer.Option(
         None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."
     ),
 ) -> None:
     """Rank the gallery's identities for every walker in CLIP ('unknown' below the threshold)."""
-    res = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background).identify(
-        clip, gallery=gallery, top_k=top_k, threshold=threshold, render=render
-    )
+    pipe = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background, trust, rotate)
+    res = pipe.identify(clip, gallery=gallery, top_k=top_k, threshold=threshold, render=render)
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return
     typer.echo(f"{res.video}: {len(res.walkers)} walker(s), threshold {res.threshold:.3f}")
+    _echo_rotation(res.rotation)
     for w in res.walkers:
         ranked = ", ".join(f"{m.identity} {m.score:.3f}" for m in w.result.matches)
         typer.echo(f"  track {w.walker.track_id} ({w.walker.frames} frames): {w.result.decision}   [{ranked}]")

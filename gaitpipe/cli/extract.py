@@ -21,10 +21,12 @@ def extract_silhouettes_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (OpenGait layout).", show_default=False),
     segmenter: SegmenterChoice = opt.segmenter_option(),
     seg_weights: Optional[str] = opt.SEG_WEIGHTS,
+    trust: bool = opt.TRUST,
     tracker: Optional[TrackerChoice] = opt.TRACKER,
     background: Optional[str] = opt.BACKGROUND,
     device: Optional[str] = opt.device_option(),
     stride: int = opt.STRIDE,
+    rotate: str = opt.ROTATE,
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames per video."),
     min_frames: int = typer.Option(5, min=1, help="Tracks with fewer usable frames are not written."),
     png: bool = typer.Option(False, "--png", help="Also write every silhouette as a PNG."),
@@ -44,7 +46,8 @@ def extract_silhouettes_command(
     def report(result: VideoResult) -> None:
         if result.status == "failed":
             # Messages from the video layer usually name the file already.
-            line = result.error if result.path in (result.error or "") else f"{result.path}: {result.error}"
+            error = result.error or ""
+            line = error if result.path in error else f"{result.path}: {result.error}"
             if result.remedy_settings:  # the library names settings; say which flags they are
                 line += f" [{', '.join(opt.flag_for(s) for s in result.remedy_settings)}]"
             progress_write(f"error: {line}")
@@ -52,10 +55,12 @@ def extract_silhouettes_command(
     options = ExtractOptions(
         segmenter=segmenter.value,
         seg_weights=seg_weights,
+        trust=trust,
         tracker=tracker.value if tracker else None,
         background=background,
         device=device,
         stride=stride,
+        rotate=rotate,
         max_frames=max_frames,
         min_frames=min_frames,
         png=png,

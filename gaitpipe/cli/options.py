@@ -50,8 +50,10 @@ def flag_for(setting: str) -> str:
 
 def error_message(exc: GaitpipeError) -> str:
     """The one line the CLI prints for ``exc``: the library's message plus the flag to change."""
-    if isinstance(exc, SettingError):
+    if isinstance(exc, SettingError) and exc.setting:
         return f"{flag_for(exc.setting)}: {exc}"
+    if exc.remedy:
+        return f"{exc} (use {flag_for(exc.remedy)})"
     if isinstance(exc, SegmenterWeightsError):
         return f"{exc} ({_SEG_WEIGHTS_HINT})"
     if isinstance(exc, EncoderMismatchError) and exc.installed_weights:
@@ -102,6 +104,13 @@ def _check_threshold(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _check_rotate(value: str) -> str:
+    """Validate ``--rotate`` before any work starts (one clear line for ``--rotate 45``)."""
+    from gaitpipe.io.orientation import check_rotate
+
+    return str(check_rotate(value))  # raises SettingError("rotate must be ...", "rotate")
+
+
 def device_option(help_text: str = "Torch device: auto, cpu, cuda, cuda:N (default: CUDA when available).") -> Any:
     return typer.Option(None, "--device", help=help_text, callback=_check_device)
 
@@ -116,6 +125,11 @@ def segmenter_option(default: SegmenterChoice = SegmenterChoice.auto) -> Any:
 
 
 SEG_WEIGHTS = typer.Option(None, "--seg-weights", help="YOLO-seg weights for the yolo segmenter (name or path).")
+TRUST = typer.Option(
+    False,
+    "--trust",
+    help="Load YOLO weights even if they name code to run when read (only for files from a source you trust).",
+)
 BACKGROUND = typer.Option(None, "--background", help="Empty-scene image or clip for the bgsub segmenter.")
 TRACKER = typer.Option(None, "--tracker", help="Tracker linking detections across frames (default: bytetrack).")
 WEIGHTS = typer.Option(
@@ -132,15 +146,25 @@ THRESHOLD = typer.Option(
     help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).",
 )
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+ROTATE = typer.Option(
+    "auto",
+    "--rotate",
+    metavar="auto|0|90|180|270",
+    callback=_check_rotate,
+    help="Turn the video's frames clockwise by this many degrees (after any rotation metadata), for "
+    "phone videos stored sideways or upside down; auto: detect it from the moving people.",
+)
 
 __all__ = [
     "BACKGROUND",
     "GALLERY",
     "JSON",
+    "ROTATE",
     "SEG_WEIGHTS",
     "STRIDE",
     "THRESHOLD",
     "TRACKER",
+    "TRUST",
     "WEIGHTS",
     "FlagHints",
     "SegmenterChoice",

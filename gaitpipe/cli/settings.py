@@ -79,7 +79,7 @@ def flag_errors(cls: type) -> Iterator[None]:
     except SettingError as exc:
         flags = {i.name: i.flag for i in settings_of(cls)}
         message = str(exc)
-        for key in exc.keys:
+        for key in exc.settings:
             if key in flags:
                 message = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", flags[key], message, count=1)
         raise ConfigError(message) from None

@@ -19,6 +19,7 @@ app.add_typer(weights_app, name="weights")
 class ImportArch(str, Enum):
     gaitbase = "gaitbase"
     hstl = "hstl"
+    deepgaitv2 = "deepgaitv2"
 
 
 def _trained_on(row: dict) -> str:
@@ -117,7 +118,8 @@ def import_command(
     meta = {"training_data": training_data} if training_data else None
     path, written = import_checkpoint(file, arch.value, preset=preset, out=out, trust=trust, half=half, meta=meta)
     typer.echo(
-        f"wrote {path} ({written['preset']}, {written['parts']} parts x {written['embed_dim']}, fingerprint {written['fingerprint']})"
+        f"wrote {path} ({written['preset']}, {written['parts']} parts x {written['embed_dim']}, "
+        f"fingerprint {written['fingerprint']})"
     )
 
 
@@ -137,7 +139,8 @@ def export_onnx_command(
     diff = f", max |onnx - torch| = {report['max_abs_diff']:.1e}" if "max_abs_diff" in report else ""
     untrained = " (untrained preset weights)" if report["trained"] is False else ""
     typer.echo(
-        f"wrote {report['path']}: {report['preset']}{untrained}, output [batch, {report['output'][1]}, {report['output'][2]}]{diff}"
+        f"wrote {report['path']}: {report['preset']}{untrained}, "
+        f"output [batch, {report['output'][1]}, {report['output'][2]}]{diff}"
     )
 
 
@@ -175,6 +178,7 @@ def calibrate_command(
             + f"; threshold {os_['threshold']:.4f} (marked transferred_from) -> {out['weights']}"
         )
         return
+    assert data is not None  # exactly one of --data and --from, checked above
     out = calibrate_weights(
         weights, data, subjects, target_far=far, max_frames=max_frames, device=device, write=not dry_run
     )
@@ -218,7 +222,8 @@ def set_feature_command(
 
     meta = set_retrieval_feature(weights, out, feature)
     typer.echo(
-        f"wrote {out} ({meta['fingerprint']}); run `gaitpipe weights calibrate {out} --data ...` before using its threshold"
+        f"wrote {out} ({meta['fingerprint']}); "
+        f"run `gaitpipe weights calibrate {out} --data ...` before using its threshold"
     )
 
 
@@ -237,6 +242,6 @@ def install_command(
 
     entry = install_weights(source, name, half=not full_precision, default=default, notes=notes)
     typer.echo(
-        f"installed {entry['file']} ({entry['arch']}/{entry['preset']}, {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]})"
-        + (" as default" if default else "")
+        f"installed {entry['file']} ({entry['arch']}/{entry['preset']}, {entry['bytes'] / 1e6:.1f} MB, "
+        f"sha256 {entry['sha256'][:12]})" + (" as default" if default else "")
     )

@@ -105,7 +105,9 @@ def write_pack(path: str | Path, sequences: Iterable[tuple[str, str, str, np.nda
         if frames.ndim != 3 or frames.shape[1:] != (64, 64) or frames.shape[0] < 1:
             raise InputError(f"{s}/{c}/{v}: expected T x 64 x 64 frames, got {frames.shape}")
         bits.append(np.packbits(frames >= 128, axis=-1))
-        subj.append(s), cond.append(c), view.append(v)
+        subj.append(s)
+        cond.append(c)
+        view.append(v)
         offsets.append(offsets[-1] + frames.shape[0])
     if not subj:
         raise InputError("no sequences to pack")

@@ -35,6 +35,8 @@ class EmbeddingSet:
     def save(self, path: str | Path, **extra: Any) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Any: numpy's stub would read a ``**dict`` of arrays as possibly holding ``allow_pickle``
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in extra.items()}
         np.savez_compressed(
             path,
             embeddings=self.embeddings,
@@ -42,7 +44,7 @@ class EmbeddingSet:
             condition=self.conditions,
             view=self.views,
             length=self.lengths,
-            **{k: np.asarray(v) for k, v in extra.items()},
+            **arrays,
         )
         return path
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 _COLORS = [(200, 90, 30), (40, 40, 220), (40, 160, 40), (160, 40, 160), (0, 140, 220), (120, 120, 0)]
 
@@ -23,7 +24,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [float(x) for x in np.arange(start, hi + step * 1e-6, step)]
 
 
-def line_chart(path: str | Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], **options: Any) -> Path:
+def line_chart(path: str | Path, series: Mapping[str, tuple[ArrayLike, ArrayLike]], **options: Any) -> Path:
     """Write a PNG with one polyline per ``name: (xs, ys)``, axes, ticks and a legend."""
     return write_png(path, render_chart(series, **options))
 
@@ -72,7 +73,7 @@ def plot_log(log_path: Path, png: Path, title: str = "training") -> Path:
 
 
 def render_chart(
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[ArrayLike, ArrayLike]],
     *,
     title: str = "",
     xlabel: str = "",

@@ -47,7 +47,8 @@ def calibrate_weights(
     )
     if len(set(es.subjects.tolist())) < 2:
         raise InputError(
-            f"calibration needs sequences of at least two subjects; {data} has {len(set(es.subjects.tolist()))} in {subjects}"
+            f"calibration needs sequences of at least two subjects; "
+            f"{data} has {len(set(es.subjects.tolist()))} in {subjects}"
         )
     vectors = flatten_for_search(es.embeddings)
     cal = calibrate(vectors, es.subjects, fars=(0.01, 0.001), target_far=target_far)

@@ -90,23 +90,26 @@ def extract_silhouettes(
 
 
 def _check_options(options: ExtractOptions) -> None:
+    from gaitpipe.io.orientation import check_rotate
+
     for name, value in (("stride", options.stride), ("min_frames", options.min_frames), ("workers", options.workers)):
         if value < 1:
-            raise SettingError(name, f"{name} must be >= 1, got {value}")
+            raise SettingError(f"{name} must be >= 1, got {value}", name)
     if options.max_frames is not None and options.max_frames < 1:
-        raise SettingError("max_frames", f"max_frames must be >= 1, got {options.max_frames}")
+        raise SettingError(f"max_frames must be >= 1, got {options.max_frames}", "max_frames")
+    options.rotate = check_rotate(options.rotate)  # SettingError("rotate ...") before any work
 
 
 def _prepare_out_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise SettingError("out_dir", f"output directory {out} exists and is not a directory")
+        raise SettingError(f"output directory {out} exists and is not a directory", "out_dir")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SettingError("out_dir", f"cannot create output directory {out}: {exc.strerror or exc}") from None
+        raise SettingError(f"cannot create output directory {out}: {exc.strerror or exc}", "out_dir") from None
     if not os.access(out, os.W_OK):
-        raise SettingError("out_dir", f"output directory {out} is not writable")
+        raise SettingError(f"output directory {out} is not writable", "out_dir")
     return out
 
 

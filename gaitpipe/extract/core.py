@@ -22,6 +22,7 @@ from gaitpipe.utils.console import progress as progress_bar
 from gaitpipe.utils.console import stderr_is_terminal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gaitpipe.io.orientation import Rotation
     from gaitpipe.segment.base import Segmenter
 
 
@@ -35,6 +36,7 @@ class VideoSilhouettes:
     manifest: dict[str, Any]  #: JSON-able description: tracks, kept frames, boxes, drops, settings
     rejected: list[SilhouetteSequence] = field(default_factory=list)  #: tracks with too few frames
     timings: StageTimes = field(default_factory=StageTimes)
+    rotation: Rotation | None = None  #: how the frames were turned, and why
 
 
 class NoWalkerError(NoPersonError):
@@ -56,6 +58,7 @@ def extract_video(
     require_person: bool = True,
     progress: bool | None = False,
     assembler_options: dict[str, Any] | None = None,
+    rotate: str | int = "auto",
 ) -> VideoSilhouettes:
     """Segment, track and normalise one video.
 
@@ -68,19 +71,27 @@ def extract_video(
         require_person: raise :class:`NoWalkerError` when no track is usable.
         progress: show a per-frame progress bar (None: only on a terminal).
         assembler_options: extra :class:`TrackAssembler` thresholds.
+        rotate: ``"auto"`` (probe the video, :mod:`gaitpipe.io.orientation`) or 0/90/180/270: turn
+            the frames clockwise (after any rotation metadata) before segmenting them.
 
     Raises:
-        InputError: the video cannot be opened or decoded.
+        InputError: the video cannot be opened or decoded (``SettingError``: a bad ``rotate``).
         NoWalkerError: no usable walker (with ``require_person``); ``exc.manifest`` holds the
             manifest of what was seen.
     """
-    from gaitpipe.io.video import (
-        open_video,  # the video layer pulls in nothing heavy, but keep imports lazy
-    )
+    # the video layer pulls in nothing heavy, but keep imports lazy
+    from gaitpipe.io.orientation import check_rotate, resolve_rotation, with_metadata
+    from gaitpipe.io.video import open_video
 
     times = StageTimes()
-    with open_video(path, stride=stride, max_frames=max_frames) as video:
+    rotate = check_rotate(rotate)
+    t0 = clock()
+    span = max_frames * stride if max_frames else None  # source frames the run will cover
+    rotation = resolve_rotation(path, rotate, frames=span)
+    probe = clock() - t0  # the orientation probe reads frames: charged to decoding below
+    with open_video(path, stride=stride, max_frames=max_frames, rotate=rotation.extra) as video:
         info = video.info
+        rotation = with_metadata(rotation, info.rotation)
         assembler = TrackAssembler(
             info, min_frames=min_frames, keep_rgb=keep_rgb, source=str(path), **(assembler_options or {})
         )
@@ -107,6 +118,7 @@ def extract_video(
             bar.update(1)
         bar.close()
     times.segment = max(0.0, tracked - times.decode)
+    times.decode += probe
     t0 = clock()
     sequences = assembler.finish()
     times.normalise += clock() - t0
@@ -123,7 +135,14 @@ def extract_video(
         "video": str(path),
         "video_info": dataclasses.asdict(info),
         "segmenter": segmenter_record(segmenter),
-        "options": {"stride": stride, "max_frames": max_frames, "min_frames": min_frames, "rgb": keep_rgb},
+        "options": {
+            "stride": stride,
+            "max_frames": max_frames,
+            "min_frames": min_frames,
+            "rgb": keep_rgb,
+            "rotate": rotate,
+        },
+        "rotation": rotation.to_dict(),
         "frames_read": assembler.frames_seen,
         "frames_with_person": assembler.frames_with_person,
         "dropped": dict(sorted(dropped.items())),
@@ -132,7 +151,7 @@ def extract_video(
     }
     if require_person and not sequences:
         raise NoWalkerError(_no_person_message(assembler, min_frames), manifest)
-    return VideoSilhouettes(info, sequences, dropped, manifest, list(assembler.rejected), times)
+    return VideoSilhouettes(info, sequences, dropped, manifest, list(assembler.rejected), times, rotation)
 
 
 def segmenter_record(segmenter: Segmenter) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 A manifest (``OUT/_gaitpipe/<key>/manifest.json``) lists a video's tracks, kept frames, boxes,
 drops, settings and output files. A video counts as done only when its manifest says
-``"complete": true``, names the same source file, covers the extras asked for now and all its
-outputs exist; otherwise it is extracted again.
+``"complete": true``, names the same source file, covers the extras asked for now, was read with
+the rotation asked for now (``rotate``; manifests older than that setting count as ``auto``) and
+all its outputs exist; otherwise it is extracted again.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def finished_manifest(out_dir: Path, job: Job, options: ExtractOptions) -> dict[
     done_with = manifest.get("options", {})
     asked = {"rgb": options.rgb, "png": options.png, "preview": options.preview}
     if any(wanted and not done_with.get(extra) for extra, wanted in asked.items()):
+        return None
+    if str(done_with.get("rotate", "auto")) != str(options.rotate):
         return None
     if not all((out_dir / rel).is_file() for rel in manifest.get("outputs", [])):
         return None

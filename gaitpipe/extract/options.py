@@ -16,12 +16,16 @@ class ExtractOptions:
 
     segmenter: str = "auto"
     seg_weights: str | None = None
+    #: load YOLO weights even if they name code to run (see gaitpipe.hub.pickle_guard)
+    trust: bool = False
     tracker: str | None = None
     background: str | None = None
     device: str | None = None
     stride: int = 1
     max_frames: int | None = None
     min_frames: int = MIN_SEQUENCE_FRAMES
+    #: "auto" (find videos stored sideways/upside down) or 0/90/180/270 degrees clockwise
+    rotate: str | int = "auto"
     png: bool = False
     preview: bool = False
     rgb: bool = False
@@ -30,12 +34,14 @@ class ExtractOptions:
 
     def segmenter_options(self) -> dict[str, Any]:
         """Keyword options for ``create_segmenter`` (only those given)."""
-        opts = {
+        opts: dict[str, Any] = {
             "weights": self.seg_weights,
             "tracker": self.tracker,
             "background": self.background,
             "device": self.device,
         }
+        if self.trust:
+            opts["trust"] = True
         return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -56,6 +62,8 @@ class VideoResult:
     manifest: str | None = None
     outputs: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: how the frames were turned (:meth:`gaitpipe.io.orientation.Rotation.to_dict`); None if not read
+    rotation: dict[str, Any] | None = None
     #: settings (``ExtractOptions`` field names, ``out_dir``) whose change would alter this outcome;
     #: a front end can name its own spelling of them next to ``error``/``note``.
     remedy_settings: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ def contact_sheet(frames: np.ndarray, *, columns: int = 12, max_frames: int = 48
     cols = max(1, min(columns, len(picks)))
     rows = max(1, -(-len(picks) // cols))
     h, w = frames.shape[1:3]
-    sheet = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap) + frames.shape[3:], 96, np.uint8)
+    sheet = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, *frames.shape[3:]), 96, np.uint8)
     for k, i in enumerate(picks):
         r, c = divmod(k, cols)
         y, x = gap + r * (h + gap), gap + c * (w + gap)

@@ -71,6 +71,7 @@ def _process(
         result.frames = sum(int(t.get("frames", 0)) for t in written)
         result.manifest = str(mpath)
         result.outputs = list(done.get("outputs", []))
+        result.rotation = done.get("rotation")
         return
     if segmenter is None:
         raise RuntimeError(f"{job.path} is not extracted yet and no segmenter was given")
@@ -95,6 +96,7 @@ def _process(
             keep_rgb=options.rgb,
             min_frames=options.min_frames,
             progress=None if options.workers == 1 else False,
+            rotate=options.rotate,
         )
     except BaseException as exc:
         # Nothing has been written yet: an earlier complete extraction stays valid.
@@ -136,6 +138,7 @@ def _process(
     result.manifest = str(mpath)
     result.outputs = outputs
     result.timings = video.timings.as_dict()
+    result.rotation = video.rotation.to_dict() if video.rotation is not None else None
     others = len(video.sequences) - len(written)
     short = len(video.rejected)
     notes = []
@@ -146,6 +149,8 @@ def _process(
     if outputs:
         more = len(written) - 1
         notes.insert(0, outputs[0] + (f" (+{more} more tracks)" if more > 0 else ""))
+    if video.rotation is not None and (video.rotation.degrees or video.rotation.extra):
+        notes.append(video.rotation.describe())
     result.note = "; ".join(notes)
 
 

@@ -11,7 +11,7 @@ only touch the gallery start fast.
 """
 
 from gaitpipe.errors import GalleryError
-from gaitpipe.gallery.gallery import Gallery
+from gaitpipe.gallery.gallery import Gallery, check_identity
 from gaitpipe.gallery.index import flatten_parts
 from gaitpipe.gallery.paths import ENV_VAR, default_gallery_path, resolve_gallery_path
 from gaitpipe.gallery.results import (
@@ -31,6 +31,7 @@ __all__ = [
     "Identification",
     "IdentitySummary",
     "Match",
+    "check_identity",
     "default_gallery_path",
     "flatten_parts",
     "resolve_gallery_path",

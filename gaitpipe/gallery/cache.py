@@ -33,7 +33,7 @@ from gaitpipe.gallery import index as faiss_index
 from gaitpipe.gallery.index import IndexParams
 from gaitpipe.gallery.lock import gallery_lock
 from gaitpipe.gallery.store import FILE_MODE, DbState, Store, StoredTemplate
-from gaitpipe.utils.files import atomic_write_bytes, atomic_write_json, is_temp_file
+from gaitpipe.utils.files import atomic_write_bytes, atomic_write_json, file_sha256, is_temp_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import faiss
@@ -96,6 +96,15 @@ class ChecksumError(GalleryError):
         self.ids = [t.id for t in bad]
 
 
+def read_record(root: Path) -> CacheRecord | None:
+    """What ``root/index.json`` says, or None when it is missing or unusable."""
+    try:
+        data = json.loads((root / INDEX_META).read_text())
+    except (OSError, ValueError):
+        return None
+    return CacheRecord.from_json(data) if isinstance(data, dict) else None
+
+
 def check_templates(templates: list[StoredTemplate]) -> None:
     bad = [t for t in templates if not t.checksum_ok()]
     if bad:
@@ -115,11 +124,7 @@ class IndexCache:
 
     # -- index.json and the index file ----------------------------------------------------
     def read_record(self) -> CacheRecord | None:
-        try:
-            data = json.loads((self.root / INDEX_META).read_text())
-        except (OSError, ValueError):
-            return None
-        return CacheRecord.from_json(data) if isinstance(data, dict) else None
+        return read_record(self.root)
 
     def file_problem(self, record: CacheRecord) -> str | None:
         """Why ``record``'s index file cannot be used (missing, wrong size), without reading it."""
@@ -149,11 +154,7 @@ class IndexCache:
         if problem is not None:
             return problem
         if record.sha256 is not None:
-            h = hashlib.sha256()
-            with open(self.root / record.file, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    h.update(block)
-            if h.hexdigest() != record.sha256:
+            if file_sha256(self.root / record.file) != record.sha256:
                 return f"index file {record.file} does not match its recorded sha256"
         index = self.load(record)
         if index is None:

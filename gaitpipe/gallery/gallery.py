@@ -34,14 +34,14 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gaitpipe.errors import EncoderMismatchError, GalleryError, shorten
 from gaitpipe.gallery import index as faiss_index
 from gaitpipe.gallery import maintenance
-from gaitpipe.gallery.cache import IndexCache, check_templates
+from gaitpipe.gallery.cache import IndexCache, check_templates, read_record
 from gaitpipe.gallery.lock import (
     LOCK_NAME,
     SharedLock,
@@ -65,18 +65,45 @@ from gaitpipe.gallery.store import (
     read_export,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self  # typing.Self is Python 3.11+
+
 log = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
-def _check_identity(name: str) -> str:
+def check_identity(name: str) -> str:
+    """``name`` if it can be an enrolled identity; :class:`GalleryError` (one line) otherwise."""
     if not isinstance(name, str) or not name.strip() or not _NAME_RE.match(name) or name != name.strip():
         raise GalleryError(
-            f"invalid identity {shorten(name)!r}: use 1-128 printable characters without leading/trailing spaces"
+            f"invalid identity '{shorten(name)}': use 1-128 printable characters without leading/trailing spaces"
         )
     if name == "unknown":
         raise GalleryError("'unknown' is reserved for walkers that match nobody; choose another identity")
     return name
+
+
+def check_location(path: str | os.PathLike[str] | None) -> Path:
+    """The gallery directory of ``path`` (default :func:`default_gallery_path`), if a gallery is there
+    or can be made there; :class:`GalleryError` for a file, a directory of other things, or a database
+    emptied by damage. Changes nothing on disk.
+    """
+    root = resolve_gallery_path(path)
+    if root.exists() and not root.is_dir():
+        raise GalleryError(f"{root} is a file, not a gallery directory")
+    db = root / DB_NAME
+    if db.is_file():
+        # an interrupted creation also leaves an empty database, but never an index of enrolments
+        record = read_record(root) if db.stat().st_size == 0 else None
+        if record is not None and record.state.count:
+            raise GalleryError(
+                f"gallery database {db} is empty (0 bytes) but the gallery's index records "
+                f"{record.state.count} enrolment(s): the database was truncated; restore it from a backup"
+            )
+    # `db.is_file()` again after the listing: a process creating this gallery right now made it meanwhile
+    elif root.exists() and any(p.name != LOCK_NAME for p in root.iterdir()) and not db.is_file():
+        raise GalleryError(f"{root} is not empty and holds no gallery; choose an empty or new directory")
+    return root
 
 
 class Gallery:
@@ -122,15 +149,11 @@ class Gallery:
         whose directory cannot be written is opened this way by itself. An interrupted removal
         is still finished when the directory is writable: removed templates must not survive.
         """
-        root = resolve_gallery_path(path)
-        if root.exists() and not root.is_dir():
-            raise GalleryError(f"{root} is a file, not a gallery directory")
+        root = check_location(path)
         db = root / DB_NAME
         if not db.is_file():
             if not create or read_only:
                 raise GalleryError(f"no gallery at {root} (enrol someone first, or give another gallery directory)")
-            if root.exists() and any(p.name not in (LOCK_NAME,) for p in root.iterdir()):
-                raise GalleryError(f"{root} is not empty and holds no gallery; choose an empty or new directory")
             root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
             if not is_writable(root):
                 raise read_only_error(root)
@@ -262,7 +285,7 @@ class Gallery:
         if not encoder:
             raise GalleryError("an encoder fingerprint is required to enrol")
         for item in items:
-            _check_identity(item["identity"])
+            check_identity(item["identity"])
         self._require_writable()
         with gallery_lock(self.path):
             ids: list[int] = []
@@ -287,8 +310,9 @@ class Gallery:
                             d = dup[0]
                             raise GalleryError(
                                 f"this walk (video sha256 {sha[:12]}, track {d.track}) is already enrolled as "
-                                f"{d.identity!r} (enrolment #{d.id}); enrol it again with force to add a second "
-                                "template (--force)"
+                                f"{d.identity!r} (enrolment #{d.id}); enrolling it again with force adds a "
+                                "second template",
+                                remedy="force",
                             )
                     ids.append(
                         self.store.insert(
@@ -420,7 +444,7 @@ class Gallery:
                         continue
                     self.store.insert(
                         cur,
-                        identity=_check_identity(r.identity),
+                        identity=check_identity(r.identity),
                         embedding=r.embedding,
                         video=r.video,
                         video_sha256=r.video_sha256,
@@ -542,4 +566,4 @@ class Gallery:
             if names
             else "; the gallery is empty"
         )
-        return f"no identity {shorten(identity)!r} in gallery {self.path}{hint}"
+        return f"no identity '{shorten(identity)}' in gallery {self.path}{hint}"

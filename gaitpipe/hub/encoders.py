@@ -54,6 +54,8 @@ def resolve_weights(name_or_path: str | Path) -> Path:
         found = _find_by_name(stem) or (_find_by_name(RENAMED[stem]) if stem in RENAMED else None)
         if found is not None:
             return found
+    if p.is_dir():
+        raise WeightsError(f"{p} is a directory; give a weights file or the name of installed weights")
     names = ", ".join(q.stem for q in installed_weights()) or "none installed"
     where = ", ".join(str(d) for d in weights_dirs())
     raise WeightsError(f"weights {name!r} not found (searched {where}; available: {names})")

@@ -4,7 +4,9 @@ Search order for a weights *name* (first match wins):
 
 1. the folders in ``$GAITPIPE_WEIGHTS_DIR`` (``os.pathsep``-separated), in order;
 2. the per-user weights folder (``<user data dir>/gaitpipe/weights``, from platformdirs);
-3. the weights shipped inside the package (``gaitpipe/_weights``: the wheel carries them; in a
+3. the model zoo's converted weights, kept in the user cache (``<user cache dir>/gaitpipe/zoo``, or
+   ``$GAITPIPE_CACHE/zoo``): what ``gaitpipe weights fetch NAME`` writes (:mod:`gaitpipe.hub.zoo`);
+4. the weights shipped inside the package (``gaitpipe/_weights``: the wheel carries them; in a
    source checkout the top-level ``weights/`` is a link to that folder).
 """
 
@@ -15,6 +17,8 @@ from pathlib import Path
 
 #: environment variable with extra weight folders (``os.pathsep``-separated), searched first.
 WEIGHTS_DIR_ENV = "GAITPIPE_WEIGHTS_DIR"
+#: environment variable overriding the user cache folder (zoo weights, rendered demo clips).
+CACHE_ENV = "GAITPIPE_CACHE"
 #: file suffixes a gaitpipe weights file may have.
 WEIGHT_SUFFIXES = (".pt", ".pth")
 
@@ -33,6 +37,19 @@ def user_weights_dir() -> Path:
     return Path(platformdirs.user_data_dir("gaitpipe", appauthor=False)) / "weights"
 
 
+def user_cache_dir() -> Path:
+    """gaitpipe's user cache folder: ``$GAITPIPE_CACHE``, else the platform's (``~/.cache/gaitpipe``)."""
+    import platformdirs
+
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("gaitpipe", appauthor=False))
+
+
+def zoo_dir() -> Path:
+    """Where fetched model-zoo weights are kept, converted (re-created by fetching again if deleted)."""
+    return user_cache_dir() / "zoo"
+
+
 def env_weights_dirs() -> list[Path]:
     """The folders named by ``$GAITPIPE_WEIGHTS_DIR``, in order."""
     return [Path(p).expanduser() for p in os.environ.get(WEIGHTS_DIR_ENV, "").split(os.pathsep) if p]
@@ -42,7 +59,7 @@ def weights_dirs() -> list[Path]:
     """Folders searched by name, in order (see the module docstring); repeats removed."""
     seen: set[str] = set()
     out: list[Path] = []
-    for d in [*env_weights_dirs(), user_weights_dir(), packaged_weights_dir()]:
+    for d in [*env_weights_dirs(), user_weights_dir(), zoo_dir(), packaged_weights_dir()]:
         key = str(d.resolve()) if d.exists() else str(d)
         if key not in seen:
             seen.add(key)
@@ -74,6 +91,7 @@ def is_weights_file(path: Path) -> bool:
 
 
 __all__ = [
+    "CACHE_ENV",
     "WEIGHTS_DIR_ENV",
     "WEIGHT_SUFFIXES",
     "env_weights_dirs",
@@ -81,6 +99,8 @@ __all__ = [
     "is_source_checkout",
     "is_weights_file",
     "packaged_weights_dir",
+    "user_cache_dir",
     "user_weights_dir",
     "weights_dirs",
+    "zoo_dir",
 ]

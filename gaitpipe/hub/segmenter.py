@@ -1,9 +1,11 @@
 """YOLO segmentation weights for the ``yolo`` segmenter: found locally, else ultralytics' download.
 
 A *name* (``yolo11n-seg.pt``) is looked for in gaitpipe's weights folders
-(:func:`gaitpipe.hub.weights_dirs`), then ``./weights``, the working directory and ultralytics'
-weights folder; a *path* is used as given. Only when nothing local exists does ultralytics
-download its asset (see :func:`gaitpipe.hub.remote.download_ultralytics_asset`).
+(:func:`gaitpipe.hub.weights_dirs`), then ultralytics' weights folder; a *path* is used as given.
+The working directory is never searched: a file dropped there must not be picked up (and run,
+see :mod:`gaitpipe.hub.pickle_guard`) without the user naming it. Only when nothing local exists
+does ultralytics download its asset, into gaitpipe's user weights folder
+(:func:`gaitpipe.hub.remote.download_ultralytics_asset`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,22 @@ from pathlib import Path
 
 from gaitpipe.errors import SegmenterWeightsError
 from gaitpipe.hub import remote
-from gaitpipe.hub.locations import install_dir, weights_dirs
+from gaitpipe.hub.locations import env_weights_dirs, user_weights_dir, weights_dirs
 
 #: The segmenter's weights when none are given (ultralytics' nano segmentation model).
 DEFAULT_SEGMENTER_WEIGHTS = "yolo11n-seg.pt"
 
 
+def download_dir() -> Path:
+    """Where downloaded segmenter weights go: the first ``$GAITPIPE_WEIGHTS_DIR`` folder, else the
+    per-user weights folder (never the package, even in a source checkout)."""
+    env = env_weights_dirs()
+    return env[0] if env else user_weights_dir()
+
+
 def segmenter_search_dirs() -> list[Path]:
     """Where a segmenter weights *name* (not a path) is looked for, in order."""
-    dirs = [*weights_dirs(), Path.cwd() / "weights", Path.cwd()]
+    dirs = list(weights_dirs())
     try:
         from ultralytics.utils import SETTINGS
 
@@ -36,13 +45,16 @@ def segmenter_search_dirs() -> list[Path]:
 
 def find_segmenter_weights(weights: str | Path | None = None) -> Path | None:
     """The local file for ``weights`` (a path, or a name looked up in :func:`segmenter_search_dirs`)."""
-    name = Path(str(weights or DEFAULT_SEGMENTER_WEIGHTS)).expanduser()
-    if name.is_file():
-        return name
-    if name.parent != Path("."):  # an explicit path: no searching elsewhere
-        return None
+    name = DEFAULT_SEGMENTER_WEIGHTS
+    if weights is not None:  # named by the user: a relative path means the working directory
+        given = Path(str(weights)).expanduser()
+        if given.is_file():
+            return given
+        if given.parent != Path("."):  # an explicit path: no searching elsewhere
+            return None
+        name = given.name
     for d in segmenter_search_dirs():
-        cand = d / name.name
+        cand = d / name
         if cand.is_file():
             return cand
     return None
@@ -51,7 +63,7 @@ def find_segmenter_weights(weights: str | Path | None = None) -> Path | None:
 def _unavailable(weights: str, why: str) -> str:
     return (
         f"YOLO segmentation weights {weights!r} are not available ({why}); download them once "
-        f"(e.g. https://github.com/ultralytics/assets/releases) into {install_dir()} or give their path, "
+        f"(e.g. https://github.com/ultralytics/assets/releases) into {download_dir()} or give their path, "
         f"or use the bgsub segmenter, which needs no weights"
     )
 
@@ -62,20 +74,27 @@ def resolve_segmenter_weights(weights: str | Path | None = None) -> Path:
     Raises :class:`SegmenterWeightsError` (one line) when the file is missing and cannot be downloaded.
     """
     name = str(weights or DEFAULT_SEGMENTER_WEIGHTS)
-    local = find_segmenter_weights(name)
+    local = find_segmenter_weights(weights)
     if local is not None:
         return local
     p = Path(name).expanduser()
-    if p.parent != Path(".") or p.exists():
-        raise SegmenterWeightsError(_unavailable(name, f"no file at {p}"))
+    if p.parent != Path("."):
+        raise SegmenterWeightsError(_unavailable(name, f"no file at {p}"), reason=f"no file at {p}")
     try:
-        fetched = Path(remote.download_ultralytics_asset(p.name))
-    except Exception as exc:  # network errors, HTTP errors, unknown asset names ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SegmenterWeightsError(_unavailable(name, f"download failed: {reason}")) from None
+        fetched = Path(remote.download_ultralytics_asset(p.name, download_dir()))
+    except Exception as exc:  # offline, network errors, HTTP errors, unknown asset names ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = f"download failed: {first.lstrip('❌ ').strip()}"
+        raise SegmenterWeightsError(_unavailable(name, reason), reason=reason) from None
     if not fetched.is_file():
-        raise SegmenterWeightsError(_unavailable(name, "download produced no file"))
+        raise SegmenterWeightsError(_unavailable(name, "download produced no file"), reason="download produced no file")
     return fetched
 
 
-__all__ = ["DEFAULT_SEGMENTER_WEIGHTS", "find_segmenter_weights", "resolve_segmenter_weights", "segmenter_search_dirs"]
+__all__ = [
+    "DEFAULT_SEGMENTER_WEIGHTS",
+    "download_dir",
+    "find_segmenter_weights",
+    "resolve_segmenter_weights",
+    "segmenter_search_dirs",
+]

@@ -9,6 +9,10 @@ Decisions worth knowing:
   rotation tag (``CAP_PROP_ORIENTATION_META``: 0/90/180/270, clockwise) is applied here by
   :func:`rotate_frame`, so the result does not depend on the OpenCV build; ``VideoInfo.rotation``
   records it and ``width``/``height`` are those of the rotated frames.
+* **Extra rotation** (``rotate=``: 0/90/180/270 clockwise, for videos stored sideways or upside
+  down without a tag) is applied after the metadata's, in the same :func:`rotate_frame` call;
+  ``VideoInfo.extra_rotation`` records it. Deciding it (``auto``) is
+  :mod:`gaitpipe.io.orientation`'s job, not this module's.
 * **stride / max_frames**: frame ``i`` is kept when ``i % stride == 0`` (skipped frames are
   grabbed, not decoded); ``max_frames`` caps the number of frames *yielded*. ``Frame.index`` is
   always the index in the source, ``Frame.timestamp`` is ``index / fps``.
@@ -27,14 +31,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from gaitpipe.errors import InputError
+from gaitpipe.errors import InputError, SettingError
 from gaitpipe.types import Frame, VideoInfo
+
+# FFmpeg prints its own lines for a bad file ("moov atom not found") next to our InputError; OpenCV
+# reads this level when it first opens a video, so set it before that (a value set by the user wins).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {
@@ -98,6 +106,24 @@ def rotate_frame(image: np.ndarray, degrees: int) -> np.ndarray:
     return cv2.rotate(image, _ROTATIONS[deg])
 
 
+def check_rotation(degrees: object) -> int:
+    """``degrees`` as 0, 90, 180 or 270 (clockwise); ``SettingError`` (setting ``rotate``) for anything else."""
+    value: object = degrees
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        value = int(value.strip())
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in (0, 90, 180, 270):
+        return int(value)
+    raise SettingError(f"rotation must be 0, 90, 180 or 270 (degrees clockwise), got {degrees!r}", "rotate")
+
+
+def is_live(source: str | Path | int) -> bool:
+    """Whether ``source`` names a camera (an index) or a stream URL rather than a file or folder
+    (as :func:`open_video` reads it)."""
+    if isinstance(source, (int, np.integer)):
+        return True
+    return isinstance(source, str) and (source.strip().isdigit() or "://" in source)
+
+
 def _to_bgr(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -129,7 +155,7 @@ class VideoSource:
 
     # Subclasses yield (index, image) for every source frame they decode (index counts all
     # frames), skipping cheaply the ones `keep(index)` rejects.
-    def _frames(self) -> Iterator[tuple[int, np.ndarray]]:  # pragma: no cover - abstract
+    def _frames(self) -> Generator[tuple[int, np.ndarray], None, None]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _keep(self, index: int) -> bool:
@@ -166,16 +192,25 @@ class _CaptureSource(VideoSource):
     """A video file, camera or stream decoded by ``cv2.VideoCapture``."""
 
     def __init__(
-        self, target: str | int, label: str, *, is_live: bool, stride: int, max_frames: int | None, fps: float | None
+        self,
+        target: str | int,
+        label: str,
+        *,
+        is_live: bool,
+        stride: int,
+        max_frames: int | None,
+        fps: float | None,
+        rotate: int = 0,
     ) -> None:
         self._target = target
         self._label = label
         self._is_live = is_live
+        self._extra = rotate
         cap, first, rotation = self._open()
         src_fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_live else 0
         info = VideoInfo(
-            source=str(target) if not isinstance(target, int) else str(target),
+            source=str(target),
             fps=float(fps)
             if fps
             else (float(src_fps) if src_fps and np.isfinite(src_fps) and src_fps > 0 else DEFAULT_FPS),
@@ -183,6 +218,7 @@ class _CaptureSource(VideoSource):
             width=int(first.shape[1]),
             height=int(first.shape[0]),
             rotation=rotation,
+            extra_rotation=rotate,
         )
         super().__init__(info, stride=stride, max_frames=max_frames)
         self._cap: cv2.VideoCapture | None = cap
@@ -210,9 +246,9 @@ class _CaptureSource(VideoSource):
         if not ok or first is None or first.size == 0:
             cap.release()
             raise InputError(f"cannot decode any frame from {self._label}: corrupt or not a video")
-        return cap, _to_bgr(rotate_frame(first, rotation)), rotation
+        return cap, _to_bgr(rotate_frame(first, rotation + self._extra)), rotation
 
-    def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
+    def _frames(self) -> Generator[tuple[int, np.ndarray], None, None]:
         if self._cap is None or self._first is None:  # second pass (or after close): reopen
             self._cap, self._first, _ = self._open()
         cap, first = self._cap, self._first
@@ -227,7 +263,7 @@ class _CaptureSource(VideoSource):
                     ok, image = cap.read()
                     if not ok or image is None:
                         break
-                    yield index, _to_bgr(rotate_frame(image, self.info.rotation))
+                    yield index, _to_bgr(rotate_frame(image, self.info.rotation + self.info.extra_rotation))
                 elif not cap.grab():
                     break
         finally:
@@ -247,18 +283,28 @@ class _ImageDirSource(VideoSource):
     """A directory of image frames (or a single image), read one file at a time."""
 
     def __init__(
-        self, files: list[Path], label: str, *, stride: int, max_frames: int | None, fps: float | None
+        self,
+        files: list[Path],
+        label: str,
+        *,
+        stride: int,
+        max_frames: int | None,
+        fps: float | None,
+        rotate: int = 0,
     ) -> None:
         self._files = files
         self._label = label
         first = self._read(files[0])
+        self._size = first.shape[:2]  # as stored, before the extra rotation
+        shown = rotate_frame(first, rotate)
         info = VideoInfo(
             source=label,
             fps=float(fps) if fps else DEFAULT_FPS,
             frame_count=len(files),
-            width=int(first.shape[1]),
-            height=int(first.shape[0]),
+            width=int(shown.shape[1]),
+            height=int(shown.shape[0]),
             rotation=0,
+            extra_rotation=rotate,
         )
         super().__init__(info, stride=stride, max_frames=max_frames)
 
@@ -271,17 +317,18 @@ class _ImageDirSource(VideoSource):
             raise InputError(f"cannot read image frame {path}: corrupt or unsupported format")
         return image
 
-    def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
-        size = (self.info.height, self.info.width)
+    def _frames(self) -> Generator[tuple[int, np.ndarray], None, None]:
+        size = self._size
         for index, path in enumerate(self._files):
             if not self._keep(index):
                 continue
             image = self._read(path)
             if image.shape[:2] != size:
                 raise InputError(
-                    f"image frame {path} is {image.shape[1]}x{image.shape[0]}, the first frame of {self._label} is {size[1]}x{size[0]}"
+                    f"image frame {path} is {image.shape[1]}x{image.shape[0]}, "
+                    f"the first frame of {self._label} is {size[1]}x{size[0]}"
                 )
-            yield index, image
+            yield index, rotate_frame(image, self.info.extra_rotation)
 
 
 def open_video(
@@ -290,15 +337,19 @@ def open_video(
     stride: int = 1,
     max_frames: int | None = None,
     fps: float | None = None,
+    rotate: int = 0,
 ) -> VideoSource:
     """Open a frame source.
 
     ``source``: a video file, a directory of image frames, a single image, a camera index
     (``0`` or ``"0"``) or a stream URL (``rtsp://...``, ``http://...``) where OpenCV's build
     supports it. ``stride``: keep every ``stride``-th frame. ``max_frames``: stop after this
-    many frames. ``fps``: override the frame rate (for image directories).
-    Raises :class:`InputError` for a missing, empty, corrupt or non-video source.
+    many frames. ``fps``: override the frame rate (for image directories). ``rotate``: turn
+    every frame this many degrees clockwise (0, 90, 180, 270) after any rotation metadata.
+    Raises :class:`InputError` for a missing, empty, corrupt or non-video source, and its
+    subclass :class:`SettingError` for a ``rotate`` that is not a quarter turn.
     """
+    rotate = check_rotation(rotate)
     if int(stride) < 1:
         raise InputError(f"stride must be >= 1, got {stride}")
     if max_frames is not None and int(max_frames) < 0:
@@ -308,9 +359,13 @@ def open_video(
 
     if isinstance(source, (int, np.integer)) or (isinstance(source, str) and source.strip().isdigit()):
         index = int(source)
-        return _CaptureSource(index, f"camera {index}", is_live=True, stride=stride, max_frames=max_frames, fps=fps)
+        return _CaptureSource(
+            index, f"camera {index}", is_live=True, stride=stride, max_frames=max_frames, fps=fps, rotate=rotate
+        )
     if isinstance(source, str) and "://" in source:
-        return _CaptureSource(source, source, is_live=True, stride=stride, max_frames=max_frames, fps=fps)
+        return _CaptureSource(
+            source, source, is_live=True, stride=stride, max_frames=max_frames, fps=fps, rotate=rotate
+        )
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -319,7 +374,7 @@ def open_video(
         files = _image_files(path)
         if not files:
             raise InputError(f"{path} is a directory without image frames (give a video file or a folder of images)")
-        return _ImageDirSource(files, str(path), stride=stride, max_frames=max_frames, fps=fps)
+        return _ImageDirSource(files, str(path), stride=stride, max_frames=max_frames, fps=fps, rotate=rotate)
     if not path.is_file():
         raise InputError(f"{path} is not a regular file")
     try:
@@ -334,8 +389,10 @@ def open_video(
         # FFmpeg would happily "decode" a text file as ANSI art; no video container is plain text.
         raise InputError(f"{path} is a text file, not a video")
     if _is_image_file(path):
-        return _ImageDirSource([path], str(path), stride=stride, max_frames=max_frames, fps=fps)
-    return _CaptureSource(str(path), str(path), is_live=False, stride=stride, max_frames=max_frames, fps=fps)
+        return _ImageDirSource([path], str(path), stride=stride, max_frames=max_frames, fps=fps, rotate=rotate)
+    return _CaptureSource(
+        str(path), str(path), is_live=False, stride=stride, max_frames=max_frames, fps=fps, rotate=rotate
+    )
 
 
 def _looks_like_text(path: Path, probe: int = 8192) -> bool:

@@ -21,7 +21,7 @@ in the gallery are left out of CMC/mAP/mINP (``num_valid_queries`` says how many
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -59,8 +59,8 @@ def part_distance(query: np.ndarray, gallery: np.ndarray, metric: str = "euc") -
 
 def rank_metrics(
     dist: np.ndarray,
-    query_ids: Sequence,
-    gallery_ids: Sequence,
+    query_ids: Sequence | np.ndarray,
+    gallery_ids: Sequence | np.ndarray,
     *,
     max_rank: int = 20,
     exclude: np.ndarray | None = None,
@@ -111,7 +111,7 @@ def cross_view_protocol(
     views: Sequence[str],
     *,
     gallery_conditions: Sequence[str],
-    probe_sets: dict[str, Sequence[str]],
+    probe_sets: Mapping[str, Sequence[str]],
     metric: str = "euc",
     max_rank: int = 5,
     name: str = "cross-view",
@@ -143,7 +143,7 @@ def cross_view_protocol(
             probes = np.flatnonzero(np.isin(cond, list(conds)) & (view == pv))
             if len(probes) == 0:
                 continue
-            rows = [row_of[int(j)] for j in probes]
+            rows = np.array([row_of[int(j)] for j in probes], dtype=np.intp)
             for b, gv in enumerate(view_list):
                 if gv == pv:
                     continue  # identical-view pairs are excluded by the protocol
@@ -346,6 +346,7 @@ def format_result(result: dict) -> str:
     head = " ".join(f"{k:>7}" for k in keys)
     row = " ".join(f"{result[k]:7.1f}" for k in keys)
     return (
-        f"{result['protocol']} ({result['num_probes']} probes, {result['num_gallery']} gallery, metric {result['metric']})\n"
+        f"{result['protocol']} ({result['num_probes']} probes, {result['num_gallery']} gallery, "
+        f"metric {result['metric']})\n"
         f"{head}\n{row}"
     )

@@ -2,6 +2,7 @@
 
 # Architecture modules register their presets on import (add new ones here).
 from gaitpipe.models import (
+    deepgaitv2,  # noqa: F401
     dygait,  # noqa: F401
     gaitbase,  # noqa: F401
     gaitnet,  # noqa: F401

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 #: What an encoder takes: ``[n, T, 64, 44]`` silhouettes or ``[n, T, 3, 64, 44]`` soft-masked RGB.
 InputKind = Literal["silhouette", "rgb"]
@@ -212,7 +215,7 @@ def _scatter_outputs(outputs: list[tuple[torch.Tensor, EncoderOutput]], n: int) 
     return EncoderOutput(gather(lambda o: o.embeddings), gather(lambda o: o.logits), extras)
 
 
-def flatten_for_search(embeddings: torch.Tensor | np.ndarray):  # noqa: F821
+def flatten_for_search(embeddings: torch.Tensor | np.ndarray):
     """[n, P, D] -> [n, P*D] unit vectors whose inner product is the part-averaged cosine.
 
     Each part is L2-normalised and scaled by 1/sqrt(P), so ``<a, b> = mean_p cos(a_p, b_p)``:

@@ -28,12 +28,15 @@ import datetime as _dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gaitpipe.errors import WeightsError
 from gaitpipe.utils.files import atomic_torch_save
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaitpipe.models.base import GaitEncoder
 
 FORMAT = "gaitpipe-weights"
 FORMAT_VERSION = 1
@@ -93,10 +96,12 @@ def _json_check(meta: dict[str, Any]) -> str:
         ) from exc
 
 
-def build_meta(model, state_used: dict[str, torch.Tensor], meta: dict[str, Any] | None, half: bool) -> dict[str, Any]:
+def build_meta(
+    model: GaitEncoder, state_used: dict[str, torch.Tensor], meta: dict[str, Any] | None, half: bool
+) -> dict[str, Any]:
     import gaitpipe
 
-    if not getattr(model, "preset", ""):
+    if not model.preset:
         raise ValueError("model has no preset name; build it with gaitpipe.models.create_model(preset)")
     out: dict[str, Any] = {
         "training_data": None,
@@ -117,7 +122,7 @@ def build_meta(model, state_used: dict[str, torch.Tensor], meta: dict[str, Any] 
 
 
 def save_checkpoint(
-    path: str | Path, model, *, meta: dict[str, Any] | None = None, half: bool = False
+    path: str | Path, model: GaitEncoder, *, meta: dict[str, Any] | None = None, half: bool = False
 ) -> dict[str, Any]:
     """Write ``model``'s weights and metadata to ``path``; returns the metadata written.
 
@@ -167,7 +172,8 @@ def _read_payload(path: Path, map_location="cpu") -> dict[str, Any]:
         raise WeightsError(f"{path} is not a gaitpipe weights file{hint}")
     if int(payload.get("format_version", 0)) > FORMAT_VERSION:
         raise WeightsError(
-            f"{path} has format version {payload['format_version']}; this gaitpipe reads up to {FORMAT_VERSION}: upgrade gaitpipe"
+            f"{path} has format version {payload['format_version']}; "
+            f"this gaitpipe reads up to {FORMAT_VERSION}: upgrade gaitpipe"
         )
     return payload
 

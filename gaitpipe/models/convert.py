@@ -1,4 +1,4 @@
-"""Import official checkpoints (OpenGait GaitBase, the HSTL authors' release) into gaitpipe weights.
+"""Import official checkpoints (OpenGait GaitBase and DeepGaitV2, the HSTL authors' release) into gaitpipe weights.
 
 Both are OpenGait training snapshots: ``torch.save({'model': state_dict, 'optimizer': ...,
 'scheduler': ..., 'iteration': int})``. Only ``model`` is used. Reading them:
@@ -58,9 +58,8 @@ def read_training_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
         try:
             needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         except Exception as exc:
-            raise WeightsError(
-                f"cannot read checkpoint {path}: {str(first_error).splitlines()[0][:200] if str(first_error) else type(first_error).__name__}"
-            ) from exc
+            reason = str(first_error).splitlines()[0][:200] if str(first_error) else type(first_error).__name__
+            raise WeightsError(f"cannot read checkpoint {path}: {reason}") from exc
         # numpy dtype classes appear as e.g. numpy.dtypes.Float64DType
         unknown = [g for g in needed if g not in _HARMLESS_GLOBALS and not g.startswith("numpy.dtypes.")]
         if not unknown and needed:
@@ -79,11 +78,12 @@ def read_training_checkpoint(path: str | Path, *, trust: bool = False) -> Any:
         if not trust:
             shown = ", ".join(unknown[:5]) or "(unknown)"
             raise WeightsError(
-                f"{path} needs code objects to load ({shown}); refusing to unpickle it. "
-                "If you trust where the file came from, rerun with --trust"
+                f"{path} needs code objects to load ({shown}); refusing to unpickle it "
+                "(trusting the file lets it run code: only for files from a source you trust)",
+                remedy="trust",
             ) from first_error
         try:
-            return torch.load(path, map_location="cpu", weights_only=False)  # explicit --trust only
+            return torch.load(path, map_location="cpu", weights_only=False)  # explicit trust=True only
         except Exception as exc:
             raise WeightsError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}") from exc
 
@@ -191,16 +191,83 @@ def convert_hstl(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], 
     return out, config
 
 
+# ---------------------------------------------------------------------------------- DeepGaitV2
+_DGV2_RULES = [  # OpenGait DeepGaitV2 key -> ours (after its per-frame wrappers are dropped)
+    (re.compile(r"^layer(\d)\.forward_block\.(.+)$"), r"layer\1.\2"),  # SetBlockWrapper (stem, stage 1, 2D)
+    (re.compile(r"^(layer\d\.\d+)\.conv1\.forward_block\.0\.weight$"), r"\1.conv1.weight"),  # P3D
+    (re.compile(r"^(layer\d\.\d+)\.conv1\.forward_block\.1\.(\w+)$"), r"\1.bn1.\2"),
+    (re.compile(r"^(layer\d\.\d+)\.conv2\.forward_block\.0\.weight$"), r"\1.conv2.weight"),
+    (re.compile(r"^(layer\d\.\d+)\.conv2\.forward_block\.1\.(\w+)$"), r"\1.bn2.\2"),
+    (re.compile(r"^(layer\d\.\d+)\.shortcut3d\.weight$"), r"\1.temporal.weight"),
+    (re.compile(r"^(layer\d\.\d+)\.sbn\.(\w+)$"), r"\1.temporal_bn.\2"),
+    (re.compile(r"^(layer\d\.\d+\.(?:conv[12]|bn[12]|downsample\.[01])\.\w+)$"), r"\1"),  # 3D, P3D shortcut
+    (re.compile(r"^FCs\.fc_bin$"), "fcs.fc_bin"),
+    (re.compile(r"^BNNecks\.(fc_bin|bn1d\.\w+)$"), r"bnnecks.\1"),
+]
+
+
+def convert_deepgaitv2(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """OpenGait DeepGaitV2 keys (``layer0.forward_block.0``, ``layer2.0.conv1.forward_block.0``,
+    ``layer2.0.shortcut3d``, ``layer2.0.sbn``, ``FCs``, ``BNNecks``) -> ours; returns
+    ``(state_dict, config overrides)``. The mode (2d / 3d / p3d) and stage depths are read from
+    the keys, the widths and class count from the shapes."""
+    if "FCs.fc_bin" not in sd or "layer0.forward_block.0.weight" not in sd:
+        first = next(iter(sd))
+        raise WeightsError(
+            "not an OpenGait DeepGaitV2 checkpoint: no 'FCs.fc_bin' / 'layer0.forward_block.0.weight' keys "
+            f"(first key {first!r})"
+        )
+    if "layer2.0.shortcut3d.weight" in sd:
+        mode = "p3d"
+    elif "layer2.forward_block.0.conv1.weight" in sd:
+        mode = "2d"
+    elif getattr(sd.get("layer2.0.conv1.weight"), "ndim", 0) == 5:
+        mode = "3d"
+    else:
+        raise WeightsError("DeepGaitV2 checkpoint: cannot tell its mode (no 2D, 3D or P3D block keys in layer2)")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        for pattern, repl in _DGV2_RULES:
+            if pattern.match(key):
+                new = pattern.sub(repl, key)
+                if mode == "p3d" and new.endswith(".downsample.0.weight") and value.ndim == 5:
+                    value = value.flatten(2, 3)  # 1x1x1 Conv3d [C, Cin, 1, 1, 1] -> per-frame 1x1 [C, Cin, 1, 1]
+                out[new] = value
+                break
+        else:
+            raise WeightsError(f"unexpected key {key!r} in the DeepGaitV2 checkpoint")
+    parts, _, embed = sd["FCs.fc_bin"].shape
+    # OpenGait's BNNeck flattens [n, C, P] channel-major (index c*P + p); ours is part-major.
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        key = f"bnnecks.bn1d.{name}"
+        if key in out and out[key].numel() == parts * embed:  # other sizes: named by the shape check
+            out[key] = out[key].reshape(embed, parts).t().reshape(-1).contiguous()
+    layers = tuple(len({k.split(".")[1] for k in out if re.match(rf"^layer{i}\.\d+\.", k)}) for i in range(1, 5))
+    if "layer5.0.conv2.weight" in out or any(f"layer{i}.0.conv2.weight" not in out for i in range(1, 5)):
+        raise WeightsError(f"DeepGaitV2 checkpoint: expected 4 stages layer1..layer4, found block counts {layers}")
+    config: dict[str, Any] = {
+        "mode": mode,
+        "layers": layers,
+        "channels": tuple(int(out[f"layer{i}.0.conv2.weight"].shape[0]) for i in range(1, 5)),
+        "in_channels": int(sd["layer0.forward_block.0.weight"].shape[1]),
+        "bins": int(parts),
+        "embed_dim": int(embed),
+    }
+    if "BNNecks.fc_bin" in sd:
+        config["num_classes"] = int(sd["BNNecks.fc_bin"].shape[2])
+    return out, config
+
+
 def _hstl_preset(sd: dict[str, torch.Tensor]) -> str:
     return "hstl-oumvlp" if any(k.startswith("arme4.") for k in sd) else "hstl-casiab"
 
 
 def _gaitbase_preset(config: dict[str, Any]) -> str:
     by_classes = {74: "gaitbase-casiab", 5153: "gaitbase-oumvlp", 20000: "gaitbase-grew", 3000: "gaitbase-gait3d"}
-    return by_classes.get(config.get("num_classes"), "gaitbase-casiab")
+    return by_classes.get(config.get("num_classes", 0), "gaitbase-casiab")
 
 
-CONVERTERS = {"gaitbase": convert_gaitbase, "hstl": convert_hstl}
+CONVERTERS = {"gaitbase": convert_gaitbase, "hstl": convert_hstl, "deepgaitv2": convert_deepgaitv2}
 
 
 def convert_state_dict(arch: str, sd: dict[str, torch.Tensor], preset: str | None = None):
@@ -212,6 +279,14 @@ def convert_state_dict(arch: str, sd: dict[str, torch.Tensor], preset: str | Non
     if arch not in CONVERTERS:
         raise WeightsError(f"cannot import {arch!r} checkpoints; supported: {', '.join(sorted(CONVERTERS))}")
     ours, inferred = CONVERTERS[arch](sd)
+    if arch == "deepgaitv2" and preset is not None:
+        # A preset named explicitly fixes the structure: weights that do not fit it are refused
+        # (the first mismatching key is named); only the training-only class count follows the file.
+        inferred = {k: v for k, v in inferred.items() if k == "num_classes"}
+    elif arch == "deepgaitv2":
+        from gaitpipe.models.deepgaitv2 import preset_for
+
+        preset = preset_for(inferred["mode"], inferred["layers"], inferred.get("num_classes"))
     if preset is None:
         preset = _hstl_preset(sd) if arch == "hstl" else _gaitbase_preset(inferred)
     if preset not in list_models():
@@ -259,10 +334,10 @@ def import_checkpoint(
     sd = model_state_dict(raw, source=str(path))
     model, preset = convert_state_dict(arch, sd, preset)
     iteration = raw.get("iteration") if isinstance(raw, dict) else None
-    info = {
+    info: dict[str, Any] = {
         "source": {
             "file": path.name,
-            "format": "OpenGait" if arch == "gaitbase" else "HSTL authors' release (OpenGait format)",
+            "format": "HSTL authors' release (OpenGait format)" if arch == "hstl" else "OpenGait",
             "iteration": int(iteration) if isinstance(iteration, numbers.Integral) else None,
         },
     }

@@ -63,11 +63,12 @@ class DyGaitConfig:
 
     def __post_init__(self) -> None:
         check_retrieval_feature(self.retrieval_feature)
-        self.channels = tuple(int(c) for c in self.channels)
+        channels = tuple(int(c) for c in self.channels)
         self.pool_after = tuple(int(s) for s in self.pool_after)
         self.bins = tuple(int(b) for b in self.bins)
-        if len(self.channels) != 4:
-            raise ValueError(f"DyGait needs 4 channel widths (stem + 3 stages), got {self.channels}")
+        if len(channels) != 4:
+            raise ValueError(f"DyGait needs 4 channel widths (stem + 3 stages), got {channels}")
+        self.channels = channels
         if any(s not in (1, 2, 3) for s in self.pool_after):
             raise ValueError(f"pool_after holds stage numbers 1..3, got {self.pool_after}")
         height = 64 // 2 ** len(self.pool_after)

@@ -165,6 +165,7 @@ def check_onnx(path: str | Path, model, *, frames=(12, 19), atol: float = 1e-4, 
         scale = max(scale, float(abs(want).max()))
     if worst > atol or worst > rtol * scale:
         raise WeightsError(
-            f"ONNX output differs from PyTorch by {worst:.2e} (outputs up to {scale:.2e}; allowed {atol:g} and {rtol:g} relative)"
+            f"ONNX output differs from PyTorch by {worst:.2e} "
+            f"(outputs up to {scale:.2e}; allowed {atol:g} and {rtol:g} relative)"
         )
     return worst

@@ -13,6 +13,7 @@ Module names mirror OpenGait's (``backbone`` = ``Backbone.forward_block``, ``fcs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -72,7 +73,7 @@ class GaitBase(GaitEncoder):
     # A set of frames (temporal max pooling): frames drawn in any order; OpenGait's SGD 0.1 recipe.
     spec = ArchSpec(sampling="unordered", optimizer="sgd", lr=0.1, weight_decay=5e-4)
     classifier_prefixes = ("bnnecks.fc_bin",)
-    test_overrides = {"channels": (8, 16, 16, 32), "embed_dim": 16, "num_classes": 5}
+    test_overrides: ClassVar[dict[str, Any]] = {"channels": (8, 16, 16, 32), "embed_dim": 16, "num_classes": 5}
 
     def __init__(self, config: GaitBaseConfig) -> None:
         super().__init__(config)

@@ -62,10 +62,14 @@ class GaitNetConfig:
     input_kind: InputKind = "rgb"
 
     def __post_init__(self) -> None:
-        self.channels = tuple(int(c) for c in self.channels)
-        self.input_size = tuple(int(s) for s in self.input_size)
-        if len(self.channels) != 4:
-            raise ValueError(f"GaitNet needs 4 encoder widths, got {self.channels}")
+        channels = tuple(int(c) for c in self.channels)
+        if len(channels) != 4:
+            raise ValueError(f"GaitNet needs 4 encoder widths, got {channels}")
+        self.channels = channels
+        size = tuple(int(s) for s in self.input_size)
+        if len(size) != 2:
+            raise ValueError(f"GaitNet input_size is (height, width), got {size}")
+        self.input_size = size
         if self.input_kind not in ("rgb", "silhouette"):
             raise ValueError(f"GaitNet input_kind must be rgb or silhouette, got {self.input_kind!r}")
 
@@ -109,7 +113,7 @@ class FrameDecoder(nn.Module):
     def __init__(self, cfg: GaitNetConfig, sizes: list[tuple[int, int]]) -> None:
         super().__init__()
         widths = list(cfg.channels[::-1])  # 512, 256, 128, 64
-        outs = widths[1:] + [max(widths[-1] // 2, 3)]  # 256, 128, 64, 32
+        outs = [*widths[1:], max(widths[-1] // 2, 3)]  # 256, 128, 64, 32
         self.start = (widths[0], *sizes[-1])
         self.fc = nn.Linear(cfg.appearance_dim + cfg.pose_dim, widths[0] * sizes[-1][0] * sizes[-1][1])
         layers: list[nn.Module] = [nn.LeakyReLU(cfg.leaky_slope, inplace=True)]

@@ -26,6 +26,7 @@ Module names follow the authors' release (``arme1``, ``astp1``, ``fta``, ``astp2
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -150,7 +151,7 @@ class HSTL(GaitEncoder):
         self.astp1 = ASTP(c.stem[-1], emb, (c.input_height,))
         self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2)) if c.stem_pool else None
         for i, (chain, regions) in enumerate(zip(c.stages, c.regions), start=2):
-            self.add_module(f"arme{i}", nn.Sequential(*(ARME(a, b, regions) for a, b in zip(chain[:-1], chain[1:]))))
+            self.add_module(f"arme{i}", nn.Sequential(*(ARME(a, b, regions) for a, b in itertools.pairwise(chain))))
             self.add_module(f"astp{i}", ASTP(chain[-1], emb, regions))
             if i == 2:
                 self.fta = FTABlock(chain[-1], regions)

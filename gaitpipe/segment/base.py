@@ -83,7 +83,8 @@ class BoxTracker:
             # Appearance ReID needs a detector's features; box-only input has none.
             cfg["with_reid"] = False
         self.config = cfg
-        self._tracker = TRACKER_MAP[cfg["tracker_type"]](args=IterableSimpleNamespace(**cfg))
+        # Any: TRACKER_MAP mixes tracker classes without a common base (its values type as object)
+        self._tracker: Any = TRACKER_MAP[cfg["tracker_type"]](args=IterableSimpleNamespace(**cfg))
 
     def reset(self) -> None:
         self._tracker.reset()

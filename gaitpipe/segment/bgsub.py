@@ -146,6 +146,8 @@ class BgSubSegmenter(Segmenter):
     def detect(self, image: np.ndarray, background: np.ndarray | None, fg: np.ndarray | None = None):
         """Boxes [N,4], scores [N] and soft masks [N,H,W] of the person blobs in one frame."""
         if fg is None:
+            if background is None:
+                raise TypeError("detect() needs a background or a foreground mask fg")
             fg = self.foreground(image, background)
         fg = self.clean(fg)
         h, w = fg.shape
@@ -189,14 +191,14 @@ class BgSubSegmenter(Segmenter):
             samples: collections.deque = collections.deque(maxlen=self.history)
             step = max(1, -(-len(buffer) // self.history))  # ceil: samples span the buffer
             samples.extend(f.image for f in buffer[::step])
-            bg = np.median(np.stack(samples), axis=0).astype(np.float32)
+            bg = median_background(samples)
             for frame in buffer:
                 yield frame, self.foreground(frame.image, bg)
             for n, frame in enumerate(rest, start=1):
                 if n % max(1, self.refresh // 5) == 0:
                     samples.append(frame.image)
                 if n % self.refresh == 0:
-                    bg = np.median(np.stack(samples), axis=0).astype(np.float32)
+                    bg = median_background(samples)
                 yield frame, self.foreground(frame.image, bg)
             return
         subtractor = (
@@ -220,6 +222,11 @@ class BgSubSegmenter(Segmenter):
                 f"the video is {image.shape[1]}x{image.shape[0]}"
             )
         return background
+
+
+def median_background(images: Iterable[np.ndarray]) -> np.ndarray:
+    """The per-pixel temporal median of BGR frames (float32): the empty scene when people keep moving."""
+    return np.median(np.stack(list(images)), axis=0).astype(np.float32)
 
 
 def _ellipse(size: int) -> np.ndarray:
@@ -254,7 +261,7 @@ def load_background(source: str | Path) -> np.ndarray:
         frames = [f.image for f in _strided(video, stride, BACKGROUND_SAMPLES)]
     if not frames:
         raise InputError(f"background {source} holds no frames")
-    return np.median(np.stack(frames), axis=0).astype(np.float32)
+    return median_background(frames)
 
 
 def _strided(video, stride: int, limit: int) -> Iterator[Frame]:

@@ -17,10 +17,12 @@
 * **Detect/pose models** (no mask head) are accepted as a documented fallback: the mask of a
   person is its filled box. That is enough for tracking and cropping but is not a silhouette, so
   a warning is logged once; use a ``-seg`` model or the ``bgsub`` segmenter for gait.
-* **Weights** come from the ``weights`` option, then gaitpipe's weights folders (and
-  ``./weights``, the working directory and ultralytics' weights folder), then ultralytics' normal
-  download (:mod:`gaitpipe.hub.segmenter`). When all fail (e.g. offline), :class:`SegmenterWeightsError` says how to
-  provide them and that the ``bgsub`` segmenter needs none.
+* **Weights** come from the ``weights`` option, then gaitpipe's weights folders and ultralytics'
+  weights folder (never the working directory), then ultralytics' normal download
+  (:mod:`gaitpipe.hub.segmenter`). When all fail (e.g. offline), :class:`SegmenterWeightsError`
+  says how to provide them and that the ``bgsub`` segmenter needs none. A ``.pt`` file is checked
+  by :mod:`gaitpipe.hub.pickle_guard` before ultralytics unpickles it: a file that names code
+  to run is refused unless ``trust=True``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ import functools
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from gaitpipe.errors import SegmenterWeightsError
+from gaitpipe.hub.pickle_guard import check_ultralytics_pickle
 from gaitpipe.hub.segmenter import resolve_segmenter_weights
 from gaitpipe.segment.base import TRACKERS, Segmenter, check_tracker
 from gaitpipe.types import Frame, PersonDetections
@@ -82,7 +85,8 @@ def box_masks(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _soft_mask_predictor_class():
-    """Built lazily (once: ultralytics rebuilds its predictor when the class object changes) so importing this module does not import ultralytics."""
+    """Built lazily (once: ultralytics rebuilds its predictor when the class object changes) so
+    importing this module does not import ultralytics."""
     from ultralytics.engine.results import Results
     from ultralytics.models.yolo.segment import SegmentationPredictor
     from ultralytics.utils import ops
@@ -90,15 +94,24 @@ def _soft_mask_predictor_class():
     class SoftMaskSegmentationPredictor(SegmentationPredictor):
         """Ultralytics' segmentation predictor, but Results carry soft masks at frame resolution."""
 
-        def construct_result(self, pred, img, orig_img, img_path, proto):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            #: per-image feature maps while ultralytics' tracker runs native ReID (its callbacks set them)
+            self._feats: list[Any] | None = None
+
+        # ignore: ultralytics' own SegmentationPredictor.construct_result adds `proto` to the
+        # DetectionPredictor signature; this repeats that signature.
+        def construct_result(self, pred, img, orig_img, img_path, proto):  # type: ignore[override]
             masks = None
             if pred.shape[0]:
                 pred[:, :4] = ops.scale_boxes(img.shape[2:], pred[:, :4], orig_img.shape)
                 masks = soft_masks_from_protos(proto, pred[:, 6:], pred[:, :4], orig_img.shape[:2])
                 keep = (masks > 0.5).flatten(1).any(1)  # as ultralytics: drop detections without a mask
-                if getattr(self, "_feats", None) is None and not bool(keep.all()):
+                if self._feats is None and not bool(keep.all()):
                     pred, masks = pred[keep], masks[keep]
-            return Results(orig_img, path=img_path, names=self.model.names, boxes=pred[:, :6], masks=masks)
+            # ignore: ultralytics declares BasePredictor.model as None (set later, by setup_model)
+            names = self.model.names  # type: ignore[attr-defined]
+            return Results(orig_img, path=img_path, names=names, boxes=pred[:, :6], masks=masks)
 
     return SoftMaskSegmentationPredictor
 
@@ -145,9 +158,12 @@ class YoloSegmenter(Segmenter):
         device: str | None = None,
         half: bool = False,
         max_det: int = 300,
+        trust: bool = False,
     ) -> None:
         self.tracker = check_tracker(tracker)
         self.weights_path = resolve_segmenter_weights(weights)
+        # ultralytics unpickles without restriction: check the file first (``trust`` skips it).
+        check_ultralytics_pickle(self.weights_path, trust=trust)
         self.conf = conf  # None: ultralytics' tracking default (0.1; new tracks still need 0.25)
         self.iou = float(iou)
         self.imgsz = int(imgsz) if imgsz else None  # None: ultralytics' default (640; an export's own size)
@@ -181,7 +197,7 @@ class YoloSegmenter(Segmenter):
                 self.task,
                 self.weights_path.name,
             )
-        self._sha = None
+        self._sha: str | None = None
 
     def settings(self) -> dict[str, Any]:
         if self._sha is None:
@@ -229,5 +245,6 @@ class YoloSegmenter(Segmenter):
         kw = self._predict_kwargs()
         self.model.predictor = None  # fresh predictor, hence fresh tracker state, for every call
         for frame in frames:
-            result = self.model.track(frame.image, **kw)[0]
+            # cast: track() returns a list without stream=True (typed as list or iterator)
+            result = cast("list[Any]", self.model.track(frame.image, **kw))[0]
             yield frame, detections_from_result(frame, result)

@@ -142,7 +142,7 @@ class TrackAssembler:
                 track.drop(reason)
                 continue
             silhouette, geometry = normalize_mask(binary)
-            if silhouette is None:
+            if silhouette is None or isinstance(geometry, str):  # (None, reason) together
                 track.drop(str(geometry))
                 continue
             rgb = None
@@ -210,7 +210,7 @@ class TrackAssembler:
             frames=np.stack([c.silhouette for c in kept]) if n else np.zeros((0, SIZE, SIZE), np.uint8),
             frame_indices=np.array([c.frame_index for c in kept], np.int64),
             boxes=np.stack([c.box for c in kept]).astype(np.float32) if n else np.zeros((0, 4), np.float32),
-            rgb=(np.stack([c.rgb for c in kept]) if n else np.zeros((0, SIZE, SIZE, 3), np.uint8))
+            rgb=(np.stack([c.rgb for c in kept if c.rgb is not None]) if n else np.zeros((0, SIZE, SIZE, 3), np.uint8))
             if self.keep_rgb
             else None,
             dropped=dropped,

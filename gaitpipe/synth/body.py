@@ -9,6 +9,7 @@ one person look alike and two people do not: that difference is what a gait enco
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,8 @@ def _garment(rng: np.random.Generator, palette, lo: int, hi: int) -> tuple[int, 
     k = int(np.searchsorted(np.cumsum(weights) / weights.sum(), u[0], side="right"))
     base = np.array(palette[min(k, len(palette) - 1)][0], float)
     col = base * (0.8 + 0.4 * u[1]) + (u[2] - 0.5) * 16.0
-    return tuple(int(v) for v in np.clip(np.round(col), 8, 245))
+    r, g, b = (int(v) for v in np.clip(np.round(col), 8, 245))
+    return r, g, b
 
 
 @dataclass(frozen=True)
@@ -237,9 +239,9 @@ class Clothing:
     @classmethod
     def random(cls, rng: np.random.Generator) -> Clothing:
         tone = rng.uniform(0.45, 1.0)
-        skin = tuple(int(v * tone) for v in (140, 170, 215))
+        skin = (int(140 * tone), int(170 * tone), int(215 * tone))
         hair_v = rng.uniform(0.1, 0.6)
-        hair = tuple(int(v * hair_v) for v in (60, 80, 110))
+        hair = (int(60 * hair_v), int(80 * hair_v), int(110 * hair_v))
         return cls(
             shirt=_garment(rng, TOPS, 20, 235),
             trousers=_garment(rng, TROUSERS, 15, 160),
@@ -303,7 +305,7 @@ def jitter_gait(style: GaitStyle, rng: np.random.Generator, fraction: float = WI
     """A walk's gait: the person's style plus small noise (``fraction`` of the between-person SD)."""
     if fraction <= 0:
         return style
-    changes = {}
+    changes: dict[str, Any] = {}
     for f in fields(style):
         if f.name in _STYLE_SD:
             changes[f.name] = float(getattr(style, f.name) + rng.normal(0.0, _STYLE_SD[f.name] * fraction))

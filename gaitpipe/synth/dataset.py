@@ -101,7 +101,7 @@ def generate_dataset(
     ``n_frames`` None: each clip lasts while the walker is fully in view (capped at 100 frames).
     """
     if people < 1 or people > 999:
-        raise SettingError("people", f"the number of people must be between 1 and 999, got {people}")
+        raise SettingError(f"the number of people must be between 1 and 999, got {people}", "people")
     if walks < 0 or walks > 99 or bag_walks < 0 or coat_walks < 0:
         raise InputError("walk counts must be between 0 and 99")
     views = [int(v) for v in views]

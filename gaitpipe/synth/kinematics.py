@@ -9,7 +9,9 @@ person's gait is the normal curve plus per-person offsets/gains, and a walk adds
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -24,7 +26,7 @@ _KNEE_KEYS = [(0, 8), (6, 14), (14, 19), (25, 12), (40, 5), (50, 10), (60, 38), 
 _ANKLE_KEYS = [(0, 2), (7, -5), (20, 4), (35, 10), (45, 14), (52, 8), (62, -15), (70, -8), (80, 1), (90, 2)]
 
 
-def _fit_fourier(keys: list[tuple[float, float]], harmonics: int = HARMONICS) -> np.ndarray:
+def _fit_fourier(keys: Sequence[tuple[float, float]], harmonics: int = HARMONICS) -> np.ndarray:
     """Fourier coefficients [a0, a1, b1, a2, b2, ...] of the periodic curve through ``keys``."""
     pct = np.array([k[0] for k in keys], float) / 100.0
     val = np.array([k[1] for k in keys], float)
@@ -50,9 +52,17 @@ KNEE_COEF = _fit_fourier(_KNEE_KEYS)
 ANKLE_COEF = _fit_fourier(_ANKLE_KEYS)
 
 
+@overload
+def curve(
+    coef: np.ndarray, phase: float, gain: float = 1.0, offset: float = 0.0, shape: np.ndarray | None = None
+) -> float: ...
+@overload
 def curve(
     coef: np.ndarray, phase: np.ndarray, gain: float = 1.0, offset: float = 0.0, shape: np.ndarray | None = None
-) -> np.ndarray:
+) -> np.ndarray: ...
+def curve(
+    coef: np.ndarray, phase: float | np.ndarray, gain: float = 1.0, offset: float = 0.0, shape: np.ndarray | None = None
+) -> float | np.ndarray:
     """Evaluate a Fourier curve: ``offset + mean + gain * (periodic part)``.
 
     ``gain`` scales the range (faster walkers swing more), ``offset`` shifts the mean, and

@@ -219,7 +219,7 @@ def cast(ro: np.ndarray, rays: np.ndarray, prims, box_of=None) -> tuple[np.ndarr
         for c, rot, hf, col_ in zip(prims.box_c, prims.box_rot, prims.box_half, prims.box_col)
     ]
     boxes_px = box_of([v[3] for v in vols], [v[4] for v in vols]) if (box_of is not None and not flat) else None
-    for i, (kind, params, colour, centres, radii) in enumerate(vols):
+    for i, (kind, params, colour, _centres, _radii) in enumerate(vols):
         if boxes_px is None:
             x0, y0, x1, y1 = 0, 0, w, h
         else:

@@ -61,7 +61,9 @@ class RenderedClip:
     def touches_border(self) -> np.ndarray:
         """[T, n_people] bool: the walker's mask reaches the image border (cut off)."""
         m = self.masks
-        return m[:, :, 0, :].any(-1) | m[:, :, -1, :].any(-1) | m[:, :, :, 0].any(-1) | m[:, :, :, -1].any(-1)
+        return np.asarray(
+            m[:, :, 0, :].any(-1) | m[:, :, -1, :].any(-1) | m[:, :, :, 0].any(-1) | m[:, :, :, -1].any(-1)
+        )
 
 
 class _WalkState:
@@ -279,7 +281,8 @@ def _sub_boxer(cam: Camera, width: int, height: int, x0: int, y0: int, x1: int, 
         rpx = f * rad / np.maximum(z, 1e-6) + 2
         lo = np.floor(uv - rpx[:, None]).astype(int)
         hi = np.ceil(uv + rpx[:, None]).astype(int) + 1
-        out, k = [], 0
+        out: list[tuple[int, int, int, int] | None] = []
+        k = 0
         for n in counts:
             if (z[k : k + n] < 0.2).any():
                 out.append((0, 0, x1 - x0, y1 - y0))
@@ -336,7 +339,7 @@ def write_clip(clip: RenderedClip, path: str | Path) -> Path:
         raise InputError(f"cannot write {path.name}: use a .mp4 or .avi file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = clip.frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(clip.fps), (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), float(clip.fps), (width, height))
     if not writer.isOpened():
         raise InputError(f"OpenCV cannot write {path} (codec {fourcc} unavailable)")
     try:

@@ -207,7 +207,7 @@ class BodyModel:
         P = Primitives()
 
         # Legs and feet.
-        for side, ch in legs.items():
+        for ch in legs.values():
             hip, knee, ankle = pelvis + ch["hip"], pelvis + ch["knee"], pelvis + ch["ankle"]
             mid = hip + 0.5 * (knee - hip)
             P.capsule(hip, mid, 0.084 * s * g + cb, cl.trousers)

@@ -6,6 +6,7 @@ lines (start, every ~10 %, end) so log files are not filled with carriage return
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -126,7 +127,9 @@ def _ascii_head_box() -> Any:
     return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 
 
-class _Sink:
+class _Sink(io.StringIO):
+    """A text stream that discards what is written."""
+
     def write(self, text: str) -> int:
         return len(text)
 
