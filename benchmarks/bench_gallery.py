@@ -1,303 +1,390 @@
-"""Gallery search at scale: query latency, recall@1 against exact search, and memory.
+"""Gallery search at scale: latency of one query, recall@1 against exact search, memory, build time.
 
-Templates are synthetic but shaped like the real ones: GaitBase's 16 parts x 256 = 4096-d,
-flattened exactly as the gallery does (per-part L2, / sqrt(P)), grouped 4 per identity around
-identity centres that share a common component (genuine cosine ~0.76, impostor ~0.38, like
-trained gait features; pure noise would put impostors at ~0 and make every index look perfect).
-A query is a new walk of an enrolled identity (its centre + fresh noise), so its 4 genuine
-templates are near-ties: template-level recall@1 against exact search is a strict measure; the
-identity-level recall (what the gallery reports) is the one that matters.
+Measures the gallery itself (:class:`gaitpipe.gallery.Gallery`: SQLite rows + the FAISS cache),
+not bare FAISS indexes: for each size a real gallery directory is filled with synthetic
+templates, then for each index kind one process runs ``Gallery.rebuild(kind)`` (build time, its
+peak RSS) and a fresh read-only process runs ``Gallery.search`` one probe at a time, on one
+thread (latency of the whole call, p50 / p99; recall@1 = its top-1 enrolment is the exact top-1
+template; peak RSS). ``peak_rss_mb`` is the larger of the two processes' peaks.
 
-Rows are generated in seeded chunks and streamed into the indexes, so the raw 1M x 4096 float32
-matrix (16 GB) is never held in memory. Exact ground truth is a streamed numpy matmul over the
-same chunks. Flat fp32 storage above ``--flat-max`` rows is skipped (it would not fit next to
-other processes in this machine's RAM); at 1M the approximate indexes store compressed codes
-(IVF + 8-bit scalar quantisation: 4 kB per template).
+Templates look like real ones: they are drawn from a model fitted to real CASIA-B embeddings
+(``gallery_templates.npz``, written by ``fit_gallery_templates.py``, which says how): a shared
+mean component, one offset per identity (the real between-identity covariance, every part
+together), one per walk condition (view x normal/bag/coat) and per walk (the real within-identity
+covariance and spread), each part L2-normalised as the gallery does. Genuine pairs have a cosine of
+~0.61 and impostors ~0.34, as for strangers to the shipped recipe. The fitted encoder is 16 x 128 =
+2,048-d (the default weights); ``--dim 4096`` (full-width GaitBase / DeepGaitV2, 16 x 256) puts two
+independent draws of the fitted structure side by side in every part, which keeps the genuine and
+impostor cosines and doubles the intrinsic dimension (the harder case for a compressed index).
+Each identity has ``--per-id`` enrolments; a probe is a new walk of an enrolled identity.
 
-    python benchmarks/bench_gallery.py                         # 10k, 100k, 1M
-    python benchmarks/bench_gallery.py --sizes 10000 --queries 100
+The gallery is generated in chunks and written straight into SQLite; the exact top-1 of every
+probe is a streamed matrix product over the same chunks, so nothing of size n x dim is held in
+memory. Galleries are kept under ``--workdir`` and reused by later runs with the same settings
+(``--fresh`` rebuilds them); a 1M x 4096 gallery takes 16.4 GB of disk.
+
+    python benchmarks/bench_gallery.py --sizes 10000,100000,1000000 --dim 4096 --json
+    python benchmarks/bench_gallery.py --sizes 10000 --kinds flat,pq-rerank,hnsw
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from gaitpipe.gallery.index import HNSW_EF_CONSTRUCTION, HNSW_M, flatten_parts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PARTS, DIM = 16, 256
-PER_ID = 4
-#: template = centre + NOISE * N(0, 1); centre = common + N(0, 1): genuine cosine ~0.76, impostor ~0.38
-NOISE = 0.8
-CHUNK = 25_000
+from gaitpipe.gallery.index import flatten_parts
 
-
-def chunk_rows(seed: int, c: int, n: int, common: np.ndarray, dim: int, centres_too: bool = False):
-    """Raw [rows, P, D] templates of chunk ``c`` (rows c*CHUNK .. ), deterministic (+ their centres)."""
-    a, b = c * CHUNK, min(n, (c + 1) * CHUNK)
-    rng = np.random.default_rng([seed, c])
-    ids = (b - a + PER_ID - 1) // PER_ID
-    centres = common + rng.standard_normal((ids, PARTS, dim // PARTS), dtype=np.float32)
-    rows = np.repeat(centres, PER_ID, axis=0)[: b - a]
-    rows += _noise(rng, rows.shape)
-    return (rows, centres) if centres_too else rows
+MODEL = Path(__file__).with_name("gallery_templates.npz")
+ENCODER = "bench/synthetic-casiab-fit"
+CHUNK_IDS = 5_000  #: identities generated (and written in one transaction) per chunk
 
 
-def _noise(rng: np.random.Generator, shape) -> np.ndarray:
-    """NOISE x unit-variance noise, drawn as uniform int8 (several times cheaper than Gaussian
-    draws, which dominate the 1M run; at 4096-d the cosine geometry is the same)."""
-    return rng.integers(-128, 128, size=shape, dtype=np.int8).astype(np.float32) * np.float32(NOISE / 73.9)
+# -- the template model ---------------------------------------------------------------------------
+def _factor(vecs: np.ndarray, vals: np.ndarray, rng: np.random.Generator, frac: float) -> tuple[np.ndarray, float]:
+    """A [base, r] square-root factor of a covariance with eigenvalues ``vals``: the stored
+    eigenvectors ``vecs`` first, then random orthonormal directions for the rest of the spectrum up
+    to ``frac`` of its trace; the remainder is returned as an isotropic variance per dimension."""
+    base = vecs.shape[0]
+    total = float(vals.sum())
+    r = int(min(len(vals), np.searchsorted(np.cumsum(vals) / total, frac) + 1))
+    k = min(vecs.shape[1], r)
+    v, _ = np.linalg.qr(vecs[:, :k].astype(np.float64))
+    if r > k:
+        g = rng.standard_normal((base, r - k))
+        g -= v @ (v.T @ g)
+        q, _ = np.linalg.qr(g)
+        v = np.concatenate([v, q], axis=1)
+    return (v * np.sqrt(vals[:r])).astype(np.float32), float(vals[r:].sum()) / base
 
 
-def make_queries(seed: int, n: int, nq: int, common: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """New walks of enrolled identities: an identity centre + fresh noise (not a copy of a template)."""
-    rng = np.random.default_rng([seed, 10**6])
-    chunks = math.ceil(n / CHUNK)
-    picked = rng.choice(chunks, size=min(4, chunks), replace=False)
-    qs, who = [], []
-    per = math.ceil(nq / len(picked))
-    for c in picked:
-        _, centres = chunk_rows(seed, int(c), n, common, dim, centres_too=True)
-        idx = rng.choice(len(centres), size=min(per, len(centres)), replace=False)
-        qs.append(centres[idx] + _noise(rng, centres[idx].shape))
-        who.append(idx + int(c) * CHUNK // PER_ID)
-    return flatten_parts(np.concatenate(qs)[:nq]), np.concatenate(who)[:nq]
+class TemplateModel:
+    """Draws synthetic templates from the fitted parameters (see ``fit_gallery_templates.py``)."""
+
+    def __init__(self, params: Any, dim: int, seed: int = 0, frac: float = 0.99) -> None:
+        self.parts = int(params["parts"])
+        mean = np.asarray(params["mean"], np.float32)
+        self.base = mean.size
+        if dim % self.base:
+            raise SystemExit(f"--dim must be a multiple of the fitted model's {self.base} dimensions")
+        self.copies, self.dim = dim // self.base, dim
+        sb, sw = (float(s) for s in params["scales"])
+        rng = np.random.default_rng([seed, 4242])
+        self.mean = mean
+        self.cond = np.asarray(params["cond_offsets"], np.float32) * sw
+        weights = np.asarray(params["cond_weights"], np.float64)
+        self.cond_p = weights / weights.sum()
+        self.lb, iso_b = _factor(params["between_vecs"], np.asarray(params["between_vals"]) * sb**2, rng, 1.0)
+        self.lw, self.iso_w = _factor(params["within_vecs"], np.asarray(params["within_vals"]) * sw**2, rng, frac)
+        self.iso_w += iso_b
+        self.sig_walk, self.sig_id = (float(v) for v in params["log_sigmas"])
+
+    def centres(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Raw identity centres ``[n, copies, base]``: mean + a scaled between-identity offset."""
+        z = rng.standard_normal((n * self.copies, self.lb.shape[1]), dtype=np.float32)
+        u = np.exp(self.sig_id * rng.standard_normal((n, 1)) - self.sig_id**2).astype(np.float32)
+        off = (z @ self.lb.T) * np.repeat(u, self.copies, axis=0)
+        return (self.mean + off).reshape(n, self.copies, self.base)
+
+    def walks(self, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+        """One walk per centre: flattened search vectors ``[n, dim]`` (float32, unit norm)."""
+        n = len(centres)
+        z = rng.standard_normal((n * self.copies, self.lw.shape[1]), dtype=np.float32)
+        w = z @ self.lw.T
+        if self.iso_w > 0:
+            w += np.float32(math.sqrt(self.iso_w)) * rng.standard_normal(w.shape, dtype=np.float32)
+        t = np.exp(self.sig_walk * rng.standard_normal((n, 1)) - self.sig_walk**2).astype(np.float32)
+        kind = rng.choice(len(self.cond), size=n, p=self.cond_p)
+        x = centres.reshape(n * self.copies, self.base) + np.repeat(t, self.copies, axis=0) * w
+        x += np.repeat(self.cond[kind], self.copies, axis=0)
+        x = x.reshape(n, self.copies, self.parts, -1).transpose(0, 2, 1, 3).reshape(n, self.parts, -1)
+        return flatten_parts(x)
 
 
-def build_specs(n: int, dim: int, flat_max: int, quantizer) -> dict:
-    """Indexes to compare at size ``n``; IVF variants share one k-means quantizer (trained once)."""
-    import faiss
-
-    specs = {}
-    if n <= flat_max:
-        specs["flat (exact)"] = (lambda: faiss.IndexFlatIP(dim), {})
-        specs["hnsw32"] = (lambda: _hnsw(dim), {"efSearch": [128, 512, 2048]})
-    if quantizer is None:
-        return specs
-    nlist = quantizer.ntotal
-    if n <= flat_max:
-        specs[f"ivf{nlist},flat"] = (
-            lambda: faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT),
-            {"nprobe": 32},
-        )
-    specs[f"ivf{nlist},sq8"] = (
-        lambda: faiss.IndexIVFScalarQuantizer(
-            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        ),
-        {"nprobe": 32 if n <= flat_max else 8},
-    )
-    return specs
+def load_model(path: Path, dim: int, seed: int) -> tuple[TemplateModel, str]:
+    with np.load(path, allow_pickle=False) as z:
+        params = {k: z[k] for k in z.files}
+    return TemplateModel(params, dim, seed), hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def train_quantizer(train: np.ndarray, nlist: int, seed: int):
-    """Spherical k-means centroids in an IndexFlatIP (IVF indexes then skip their own k-means)."""
-    import faiss
-
-    km = faiss.Kmeans(
-        train.shape[1],
-        nlist,
-        niter=10,
-        spherical=True,
-        seed=seed,
-        min_points_per_centroid=1,
-        max_points_per_centroid=10**9,
-    )
-    km.train(train)
-    q = faiss.IndexFlatIP(train.shape[1])
-    q.add(km.centroids)
-    return q
+# -- building a gallery ---------------------------------------------------------------------------
+def _chunk(model: TemplateModel, seed: int, c: int, n_ids: int, per_id: int, n: int) -> tuple[np.ndarray, int]:
+    """Templates of identity chunk ``c`` (rows from ``c * CHUNK_IDS * per_id``), and that first row."""
+    rng = np.random.default_rng([seed, 2, c])
+    ids = min(CHUNK_IDS, n_ids - c * CHUNK_IDS)
+    centres = model.centres(rng, ids)
+    x = model.walks(rng, np.repeat(centres, per_id, axis=0))
+    first = c * CHUNK_IDS * per_id
+    return x[: max(0, min(len(x), n - first))], first
 
 
-def _hnsw(dim: int):
-    import faiss
-
-    idx = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    idx.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    return idx
+def _query_centres(model: TemplateModel, seed: int, c: int, n_ids: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 2, c])  # the same draws as _chunk's centres
+    return model.centres(rng, min(CHUNK_IDS, n_ids - c * CHUNK_IDS))
 
 
-def _sweep(params: dict) -> list[dict]:
-    """{"efSearch": [64, 128]} -> [{"efSearch": 64}, {"efSearch": 128}] (one list-valued key at most)."""
-    for k, v in params.items():
-        if isinstance(v, (list, tuple)):
-            return [{**params, k: x} for x in v]
-    return [params]
+def build_gallery(root: Path, n: int, dim: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Fill a new gallery at ``root`` with ``n`` templates; returns the probes' ground truth."""
+    from gaitpipe.gallery import Gallery
 
-
-def _measure(n, name, idx, params, queries, who, best_i, build_s, dim) -> dict:
-    if "efSearch" in params:
-        idx.hnsw.efSearch = params["efSearch"]
-    if "nprobe" in params:
-        idx.nprobe = params["nprobe"]
-    nq = len(queries)
-    lat = []
-    top = np.zeros(nq, np.int64)
-    for q in range(nq):
-        t = time.perf_counter()
-        _, ids = idx.search(queries[q : q + 1], 1)
-        lat.append(time.perf_counter() - t)
-        top[q] = ids[0, 0]
-    if hasattr(idx, "invlists") and idx.invlists is not None:
-        print(
-            f"  {name}: inverted-list imbalance factor {idx.invlists.imbalance_factor():.2f}",
-            file=sys.stderr,
-            flush=True,
-        )
-    mem = idx.sa_code_size() * n if "ivf" in name else n * dim * 4 + (n * HNSW_M * 2 * 4 if "hnsw" in name else 0)
-    label = (
-        name
-        + (f" nprobe={params['nprobe']}" if "nprobe" in params else "")
-        + (f" ef={params['efSearch']}" if "efSearch" in params else "")
-    )
-    return {
+    model, model_sha = load_model(args.model, dim, args.seed)
+    setting = {
         "n": n,
-        "index": label,
-        "build_s": build_s,
-        "p50_ms": 1000 * float(np.median(lat)),
-        "p95_ms": 1000 * float(np.percentile(lat, 95)),
-        "recall1": float(np.mean(top == best_i)),
-        "id_recall1": float(np.mean(top // PER_ID == best_i // PER_ID)),
-        "acc1": float(np.mean(top // PER_ID == who)),
-        "mem_gb": mem / 1e9,
+        "dim": dim,
+        "seed": args.seed,
+        "per_id": args.per_id,
+        "queries": args.queries,
+        "model": model_sha,
+    }
+    done = root / "bench.json"
+    if not args.fresh and done.is_file() and json.loads(done.read_text()).get("setting") == setting:
+        return json.loads(done.read_text())
+    if root.exists():
+        shutil.rmtree(root)
+    t0 = time.perf_counter()
+    per = args.per_id
+    n_ids = math.ceil(n / per)
+    chunks = math.ceil(n_ids / CHUNK_IDS)
+    rng = np.random.default_rng([args.seed, 1])
+    qid = np.sort(rng.choice(n_ids, size=min(args.queries, n_ids), replace=False))
+    probes = np.zeros((len(qid), dim), np.float32)
+    for c in range(chunks):  # probes first (new walks of enrolled identities): the truth is streamed
+        sel = (qid >= c * CHUNK_IDS) & (qid < (c + 1) * CHUNK_IDS)
+        if sel.any():
+            centres = _query_centres(model, args.seed, c, n_ids)
+            probes[sel] = model.walks(np.random.default_rng([args.seed, 3, c]), centres[qid[sel] - c * CHUNK_IDS])
+    best_s = np.full(len(qid), -np.inf, np.float32)
+    best_row = np.zeros(len(qid), np.int64)
+    g = Gallery.open(root, create=True)
+    parts = model.parts
+    try:
+        for c in range(chunks):
+            x, first = _chunk(model, args.seed, c, n_ids, per, n)
+            sims = probes @ x.T
+            j = sims.argmax(1)
+            s = sims[np.arange(len(qid)), j]
+            better = s > best_s
+            best_s[better], best_row[better] = s[better], j[better] + first
+            emb = x.reshape(len(x), parts, -1)
+            with g.store.transaction() as cur:
+                if c == 0:
+                    g.store.bind_encoder(cur, ENCODER, parts, dim // parts)
+                for r in range(len(x)):
+                    row = first + r
+                    g.store.insert(
+                        cur,
+                        identity=f"id{row // per:07d}",
+                        embedding=emb[r],
+                        video=f"/synthetic/{row // per:07d}-{row % per}.avi",
+                        video_sha256="",
+                        track=0,
+                        frame_start=0,
+                        frame_end=0,
+                        frames=0,
+                        quality=1.0,
+                        encoder=ENCODER,
+                    )
+            print(
+                f"  gallery {n:,} x {dim}: {first + len(x):,} rows, {time.perf_counter() - t0:.0f} s", file=sys.stderr
+            )
+        assert g.store.count() == n and g.store.state().id_max == n  # enrolment id = row + 1
+    finally:
+        g.close()
+    np.save(root / "probes.npy", probes)
+    info = {
+        "setting": setting,
+        "generate_s": time.perf_counter() - t0,
+        "truth_id": (best_row + 1).tolist(),
+        "truth_identity": [f"id{r // per:07d}" for r in best_row],
+        "truth_score": best_s.tolist(),
+        "probe_identity": [f"id{i:07d}" for i in qid],
+    }
+    done.write_text(json.dumps(info))
+    return info
+
+
+# -- measuring (child processes) ---------------------------------------------------------------
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def child_build(root: Path, kind: str) -> dict[str, Any]:
+    from gaitpipe.gallery import Gallery
+
+    t = time.perf_counter()
+    with Gallery.open(root) as g:
+        st = g.rebuild(kind)
+    return {
+        "build_s": time.perf_counter() - t,
+        "rss_mb": peak_rss_mb(),
+        "index": st["index"],
+        "bytes": st["index_bytes"],
     }
 
 
-def rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-
-
-def run_size(
-    n: int,
-    dim: int,
-    nq: int,
-    seed: int,
-    flat_max: int,
-    train_n: int,
-    skip_hnsw_above: int,
-    kinds: list[str] | None = None,
-) -> list[dict]:
-
-    common = np.random.default_rng([seed, 7]).standard_normal((PARTS, dim // PARTS), dtype=np.float32)
-    queries, who = make_queries(seed, n, nq, common, dim)
-    chunks = math.ceil(n / CHUNK)
-    # train what needs training on the first chunks (40 points per list: k-means' own minimum is 39)
-    # 4 sqrt(n) lists, at most 1024; 256 above --flat-max so that assigning 1M 4096-d vectors
-    # (n x nlist x d multiply-adds) fits this shared 2-core machine's time.
-    nlist = int(min(1024, max(16, 4 * math.sqrt(n)))) if n <= flat_max else 256
-    train_n = min(n, train_n, 40 * nlist)
-    train = np.concatenate(
-        [flatten_parts(chunk_rows(seed, c, n, common, dim)) for c in range(min(chunks, math.ceil(train_n / CHUNK)))]
-    )[:train_n]
-    t = time.perf_counter()
-    quantizer = train_quantizer(train, nlist, seed) if not kinds or any("ivf" in k for k in kinds) else None
-    kmeans_s = time.perf_counter() - t
-    specs = build_specs(n, dim, flat_max, quantizer)
-    if n > skip_hnsw_above:
-        specs.pop("hnsw32", None)
-    if kinds:
-        specs = {k: v for k, v in specs.items() if any(word in k for word in kinds)}
-    indexes, build_s = {}, {}
-    for name, (make, _) in specs.items():
-        t = time.perf_counter() - (kmeans_s if "ivf" in name else 0.0)
-        idx = make()
-        if not idx.is_trained:
-            idx.train(train)
-        indexes[name], build_s[name] = idx, time.perf_counter() - t
-    del train
-    # stream rows: exact top-1 by brute force + add to every index
-    best_s = np.full(nq, -np.inf, np.float32)
-    best_i = np.full(nq, -1, np.int64)
-    exact_s = 0.0
-    for c in range(chunks):
-        x = flatten_parts(chunk_rows(seed, c, n, common, dim))
+def _probe_all(g: Any, probes: np.ndarray, top_k: int) -> tuple[list[float], list[int], list[str]]:
+    parts = (g.store.shape() or (16, 0))[0]
+    lat, top_id, top_identity = [], [], []
+    for p in probes:
         t = time.perf_counter()
-        sims = queries @ x.T
-        j = sims.argmax(1)
-        s = sims[np.arange(nq), j]
-        better = s > best_s
-        best_s[better], best_i[better] = s[better], j[better] + c * CHUNK
-        exact_s += time.perf_counter() - t
-        for name, idx in indexes.items():
-            t = time.perf_counter()
-            idx.add(x)
-            build_s[name] += time.perf_counter() - t
-        del x, sims
-        print(f"  n={n}: chunk {c + 1}/{chunks}, rss {rss_gb():.1f} GB", file=sys.stderr, flush=True)
-    rows = [
+        m = g.search(p.reshape(parts, -1), top_k)[0]
+        lat.append(time.perf_counter() - t)
+        top_id.append(m[0].enrolment_id)
+        top_identity.append(m[0].identity)
+    return lat, top_id, top_identity
+
+
+def child_search(root: Path, top_k: int, sweep: bool) -> dict[str, Any]:
+    from gaitpipe.gallery import Gallery
+
+    probes = np.load(root / "probes.npy")
+    with Gallery.open(root, read_only=True) as g:
+        g.search(probes[-1].reshape((g.store.shape() or (16, 0))[0], -1), top_k)  # loads the index
+        lat, top_id, top_identity = _probe_all(g, probes, top_k)
+        out: dict[str, Any] = {"lat": lat, "top_id": top_id, "top_identity": top_identity}
+        params = g.cache.params
+        if sweep and params is not None and params.kind == "pq-rerank":
+            default = (params.shortlist, params.rerank)
+            out["sweep"] = []
+            for shortlist in (256, 512, 1024, 2048, 4096):
+                for rerank in (16, 32, 64, 128):
+                    params.shortlist, params.rerank = shortlist, rerank
+                    lat_s, ids_s, _ = _probe_all(g, probes, top_k)
+                    out["sweep"].append({"shortlist": shortlist, "rerank": rerank, "lat": lat_s, "top_id": ids_s})
+            params.shortlist, params.rerank = default
+    out["rss_mb"] = peak_rss_mb()
+    return out
+
+
+def run_child(what: str, root: Path, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", what, "--gallery", str(root), "--kind", kind]
+    cmd += ["--top-k", str(args.top_k), "--threads", str(args.threads)] + (["--sweep"] if args.sweep else [])
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(n: int, dim: int, kind: str, root: Path, info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    built = run_child("build", root, kind, args)
+    found = run_child("search", root, kind, args)
+    lat = np.array(found["lat"]) * 1000
+    truth_id, truth_identity = np.array(info["truth_id"]), np.array(info["truth_identity"])
+    return {
+        "size": n,
+        "dim": dim,
+        "index": kind,
+        "p50_ms": round(float(np.median(lat)), 3),
+        "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "recall_at_1": float(np.mean(np.array(found["top_id"]) == truth_id)),
+        "peak_rss_mb": round(max(built["rss_mb"], found["rss_mb"]), 1),
+        "build_s": round(built["build_s"], 1),
+        # beyond the required fields
+        "identity_recall_at_1": float(np.mean(np.array(found["top_identity"]) == truth_identity)),
+        "top1_correct": float(np.mean(np.array(found["top_identity"]) == np.array(info["probe_identity"]))),
+        "build_rss_mb": round(built["rss_mb"], 1),
+        "search_rss_mb": round(found["rss_mb"], 1),
+        "index_mb": round(built["bytes"] / 2**20, 1),
+        "queries": len(lat),
+        "params": built["index"],
+        **({"sweep": _sweep_rows(found["sweep"], truth_id)} if "sweep" in found else {}),
+    }
+
+
+def _sweep_rows(sweep: list[dict[str, Any]], truth_id: np.ndarray) -> list[dict[str, Any]]:
+    return [
         {
-            "n": n,
-            "index": "exact (streamed numpy, batched)",
-            "build_s": 0.0,
-            "p50_ms": 1000 * exact_s / nq,
-            "p95_ms": float("nan"),
-            "recall1": 1.0,
-            "id_recall1": 1.0,
-            "acc1": float(np.mean(best_i // PER_ID == who)),
-            "mem_gb": n * dim * 4 / 1e9,
+            "shortlist": s["shortlist"],
+            "rerank": s["rerank"],
+            "p50_ms": round(float(np.median(s["lat"])) * 1000, 3),
+            "p99_ms": round(float(np.percentile(s["lat"], 99)) * 1000, 3),
+            "recall_at_1": float(np.mean(np.array(s["top_id"]) == truth_id)),
         }
+        for s in sweep
     ]
-    for name, idx in indexes.items():
-        _, params = specs[name]
-        for p in _sweep(params):
-            rows.append(_measure(n, name, idx, p, queries, who, best_i, build_s[name], dim))
-            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    del indexes
-    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument("--dim", type=int, default=PARTS * DIM, help="template dimension (GaitBase: 16 x 256 = 4096)")
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="gallery sizes, comma-separated")
+    ap.add_argument("--dim", type=int, default=4096, help="template dimension: 2048 (the default weights) or 4096")
+    ap.add_argument(
+        "--kinds", default=None, help="index kinds, comma-separated (default: flat where it fits, pq-rerank)"
+    )
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--per-id", type=int, default=4, help="enrolments per identity")
+    ap.add_argument("--top-k", type=int, default=5, help="identities asked of each search (identify's default)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--flat-max", type=int, default=200_000, help="largest n stored as fp32 (flat/HNSW/IVF-flat)")
-    ap.add_argument("--hnsw-max", type=int, default=10_000, help="largest n an HNSW graph is built for (build time)")
-    ap.add_argument("--train", type=int, default=50_000, help="vectors used to train IVF")
+    ap.add_argument("--flat-max-gb", type=float, default=4.0, help="skip flat above this many GB of float32 vectors")
+    ap.add_argument("--threads", type=int, default=1, help="FAISS / BLAS threads of the measured processes")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/gallery-bench"), help="where the galleries are built")
+    ap.add_argument("--fresh", action="store_true", help="regenerate galleries even if a matching one exists")
+    ap.add_argument("--model", type=Path, default=MODEL, help="fitted template model (.npz)")
     ap.add_argument(
-        "--kinds", nargs="*", default=None, help="only indexes whose name contains one of these (e.g. hnsw ivf)"
+        "--sweep",
+        action="store_true",
+        help="also report pq-rerank's recall and latency for other shortlist / rerank sizes (stderr, JSON)",
     )
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="FAISS threads (0: library default; 1 by default: the cores are shared, "
-        "and OpenMP spinning on a busy machine makes batch-1 queries slower)",
-    )
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--child", choices=["build", "search"], help=argparse.SUPPRESS)
+    ap.add_argument("--gallery", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--kind", help=argparse.SUPPRESS)
     args = ap.parse_args()
     import faiss
 
-    if args.threads:
-        faiss.omp_set_num_threads(args.threads)
-    print(
-        f"# gallery search benchmark: dim {args.dim} ({PARTS} parts), {args.queries} queries, batch 1, "
-        f"{os.cpu_count()} CPU cores, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads"
-    )
+    faiss.omp_set_num_threads(max(1, args.threads))
+    if args.child:
+        if args.child == "build":
+            res = child_build(args.gallery, args.kind)
+        else:
+            res = child_search(args.gallery, args.top_k, args.sweep)
+        print(json.dumps(res))
+        return
+    sizes = [int(s) for s in args.sizes.replace(" ", ",").split(",") if s]
     rows = []
-    for n in args.sizes:
-        rows += run_size(n, args.dim, args.queries, args.seed, args.flat_max, args.train, args.hnsw_max, args.kinds)
+    for n in sizes:
+        root = args.workdir / f"gallery-{n}-d{args.dim}-s{args.seed}"
+        info = build_gallery(root, n, args.dim, args)
+        kinds = args.kinds.split(",") if args.kinds else ["flat", "pq-rerank"]
+        for kind in kinds:
+            if kind == "flat" and n * args.dim * 4 / 1e9 > args.flat_max_gb:
+                print(
+                    f"  skipping flat at {n:,} x {args.dim}: {n * args.dim * 4 / 1e9:.1f} GB of vectors",
+                    file=sys.stderr,
+                )
+                continue
+            rows.append(measure(n, args.dim, kind, root, info, args))
+            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"results": rows}, indent=1))
+        return
     print(
-        f"| {'templates':>9} | {'index':<36} | {'build s':>8} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@1':>8} | "
-        f"{'id rec@1':>8} | {'top-1 id':>8} | {'memory GB':>9} |"
+        f"# gallery search: dim {args.dim}, {args.queries} probes, top-{args.top_k}, one query at a time, "
+        f"{args.threads} thread(s), {os.cpu_count()} CPU cores, faiss {faiss.__version__}"
     )
-    print(f"|{'-' * 11}|{'-' * 38}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 11}|")
+    head = ("templates", "dim", "index", "p50 ms", "p99 ms", "recall@1", "id rec@1", "peak RSS MB", "build s")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---:" if h not in ("index",) else "---" for h in head) + "|")
     for r in rows:
         print(
-            f"| {r['n']:>9,} | {r['index']:<36} | {r['build_s']:>8.1f} | {r['p50_ms']:>8.2f} | {r['p95_ms']:>8.2f} | "
-            f"{r['recall1']:>8.3f} | {r['id_recall1']:>8.3f} | {r['acc1']:>8.3f} | {r['mem_gb']:>9.2f} |"
+            f"| {r['size']:,} | {r['dim']} | {r['index']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['recall_at_1']:.3f} | {r['identity_recall_at_1']:.3f} | {r['peak_rss_mb']:,.0f} | {r['build_s']:.1f} |"
         )
     print(
-        f"# peak RSS {rss_gb():.1f} GB. 'exact (streamed numpy)' = per-query share of a batched brute-force pass "
-        "(the ground truth); recall@1 = same top-1 template as exact search, id rec@1 = same top-1 identity, "
-        "top-1 id = top-1 template belongs to the query's identity; memory column = vectors/codes the index holds; "
-        "IVF build includes the shared k-means."
+        "# recall@1: the gallery's top-1 enrolment is the exact top-1 template (a streamed brute-force pass); "
+        "id rec@1: same top-1 identity; peak RSS: the larger of the rebuild and the search process."
     )
 
 

@@ -1,7 +1,7 @@
 """Parity with OpenGait: our imported encoder vs OpenGait's own network, same random checkpoint.
 
     python benchmarks/opengait_parity.py --opengait PATH --arch gaitbase [--configs casiab gait3d grew oumvlp]
-    python benchmarks/opengait_parity.py --opengait PATH --arch deepgaitv2 [--configs casiab gait3d grew] [--modes p3d 3d 2d]
+    python benchmarks/opengait_parity.py --opengait PATH --arch deepgaitv2 [--configs casiab gait3d] [--modes 3d 2d]
 
 ``PATH`` is an OpenGait checkout or a bare git directory of one (``git --git-dir`` is used to read
 it). Nothing of OpenGait is copied into gaitpipe: the script reads OpenGait's ``modules.py``, the
@@ -35,7 +35,6 @@ Printed: relative differences ``||ours - theirs||_F / ||theirs||_F`` and ``max|o
 from __future__ import annotations
 
 import argparse
-import inspect
 import subprocess
 import sys
 import tempfile

@@ -75,6 +75,19 @@ class SettingError(ConfigError, InputError):
         return self.settings[0] if self.settings else ""
 
 
+class NotFetchedError(WeightsError):
+    """A model-zoo name whose weights have not been fetched yet (``gaitpipe.hub.fetch_weights(name)``).
+
+    ``name``: the zoo name; a front end names its own way of fetching (the CLI's ``weights fetch``).
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"weights {name!r} are in the model zoo but not fetched yet: gaitpipe.hub.fetch_weights({name!r})"
+        )
+        self.name = name
+
+
 class SegmenterWeightsError(WeightsError):
     """The YOLO segmenter's weights are missing or unusable; the ``bgsub`` segmenter needs none.
 

@@ -33,6 +33,7 @@ from gaitpipe.errors import (
     NoPersonError,
 )
 from gaitpipe.results import (
+    DecisionThreshold,
     EnrolResult,
     IdentifyResult,
     VideoEmbeddings,
@@ -183,6 +184,19 @@ class Pipeline:
 
         t = (self.meta.get("open_set") or {}).get("threshold")
         return float(t) if t is not None else DEFAULT_THRESHOLD
+
+    @property
+    def threshold_source(self) -> DecisionThreshold:
+        """:attr:`threshold` with where it comes from (calibrated on which data, or a default)."""
+        from gaitpipe.hub import WeightsInfo
+
+        info = WeightsInfo.from_dict(self.meta)
+        if info.threshold is None:
+            return DecisionThreshold(self.threshold, "default", trained_on=info.training_domain)
+        trained, calibrated = info.training_domain, info.threshold_domain
+        own = None if trained is None or calibrated is None else trained == calibrated
+        where = (info.open_set or {}).get("calibrated_on") or calibrated
+        return DecisionThreshold(info.threshold, "calibrated", str(where) if where else None, trained, own)
 
     # -- stages -------------------------------------------------------------------------------
     def extract(self, video: str | Path) -> VideoSilhouettes:
@@ -392,20 +406,21 @@ class Pipeline:
             g.check_encoder(self.fingerprint)
             if len(g) == 0:
                 raise GalleryError(f"gallery {g.path} is empty; enrol someone first")
-            thr = self.threshold if threshold is None else float(threshold)
+            source = self.threshold_source if threshold is None else DecisionThreshold(float(threshold), "given")
             analysed = self.analyse(clip)
             walkers = sorted(analysed.walkers, key=lambda w: (w.frame_start, w.track_id))
             usable = [w for w in walkers if w.frames >= min_frames]
             if not usable:
                 analysed.rejected_frames = sorted([w.frames for w in walkers] + analysed.rejected_frames, reverse=True)
                 _raise_no_walker(clip, analysed, min_frames)
-            results = g.identify(np.stack([w.embedding for w in usable]), top_k=top_k, threshold=thr)
+            results = g.identify(np.stack([w.embedding for w in usable]), top_k=top_k, threshold=source.value)
             out = IdentifyResult(
                 str(clip),
-                thr,
+                source.value,
                 [WalkerIdentification(w, r) for w, r in zip(usable, results)],
                 [w for w in walkers if w.frames < min_frames],
                 rotation=analysed.rotation,
+                threshold_source=source,
             )
         finally:
             if not isinstance(gallery, Gallery):

@@ -93,6 +93,47 @@ class WalkerIdentification:
         }
 
 
+@dataclass(frozen=True)
+class DecisionThreshold:
+    """The open-set threshold a decision used, and where it comes from.
+
+    ``source``: ``given`` (by the caller), ``calibrated`` (in the weights, see ``calibrated_on``)
+    or ``default`` (the weights carry none). ``own_domain``: whether the calibration data is the
+    data set the weights were trained on (None when either is unknown); a threshold calibrated
+    on another domain, or none at all, says little about false accepts on the user's footage.
+    """
+
+    value: float
+    source: str
+    calibrated_on: str | None = None
+    trained_on: str | None = None
+    own_domain: bool | None = None
+
+    @property
+    def note(self) -> str | None:
+        """A warning for the user when the threshold is not calibrated for these weights' domain."""
+        if self.source == "default":
+            return (
+                f"these weights carry no calibrated threshold: {self.value:.3f} is a generic default "
+                "(calibrate with `gaitpipe weights calibrate`)"
+            )
+        if self.source == "calibrated" and self.own_domain is False:
+            return (
+                f"threshold calibrated on {self.calibrated_on}, not on the weights' own training domain "
+                f"({self.trained_on}): false-accept rates may differ"
+            )
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "source": self.source,
+            "calibrated_on": self.calibrated_on,
+            "own_domain": self.own_domain,
+            "note": self.note,
+        }
+
+
 @dataclass
 class IdentifyResult:
     video: str
@@ -101,19 +142,24 @@ class IdentifyResult:
     skipped: list[WalkerEmbedding] = field(default_factory=list)  #: tracks too short to identify
     rendered: str | None = None
     rotation: Rotation | None = None  #: how the clip's frames were turned, and why
+    threshold_source: DecisionThreshold | None = None  #: where ``threshold`` comes from
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"video", "rotation", "walkers": [{"track", "frames", "decision", "matches"}]}``
-        (``rotation``: :meth:`Rotation.to_dict <gaitpipe.io.orientation.Rotation.to_dict>`, or None)."""
+        """The JSON form: ``{"video", "rotation", "threshold", "walkers": [{"track", "frames", "decision",
+        "matches"}]}`` (``rotation``: :meth:`Rotation.to_dict <gaitpipe.io.orientation.Rotation.to_dict>`,
+        or None; ``threshold``: :meth:`DecisionThreshold.to_dict`)."""
+        source = self.threshold_source or DecisionThreshold(self.threshold, "given")
         return {
             "video": self.video,
             "rotation": self.rotation.to_dict() if self.rotation is not None else None,
+            "threshold": source.to_dict(),
             "walkers": [w.to_dict() for w in self.walkers],
         }
 
 
 __all__ = [
     "GOOD_FRAMES",
+    "DecisionThreshold",
     "EnrolResult",
     "IdentifyResult",
     "VideoEmbeddings",

@@ -171,6 +171,7 @@ def test_resolve_default_and_load_encoder(tmp_path, monkeypatch, gaitbase, frame
     empty_repo.mkdir()
     monkeypatch.setattr(hub.locations, "packaged_weights_dir", lambda: empty_repo)
     monkeypatch.setattr(hub.locations, "user_weights_dir", lambda: tmp_path / "no-user-weights")
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "no-cache"))  # no fetched zoo weights either
     wdir = tmp_path / "w"
     monkeypatch.setenv(hub.WEIGHTS_DIR_ENV, str(wdir))
     assert hub.default_weights() is None

@@ -9,7 +9,7 @@ as wrapped conv+BN pairs, ``shortcut3d`` + ``sbn`` for the temporal branch and a
 shortcut, the BNNeck BatchNorm is flattened channel-major), imported, and compared with an
 independent functional forward pass that reads OpenGait's keys directly. Key counts, layout
 digests and parameter counts were measured on OpenGait's own network (commit 0efafd4, built from
-configs/deepgaitv2/*.yaml); benchmarks/deepgaitv2_parity.py compares the two networks' outputs.
+configs/deepgaitv2/*.yaml); benchmarks/opengait_parity.py compares the two networks' outputs.
 """
 
 from __future__ import annotations

@@ -268,7 +268,9 @@ def test_enrol_identify_json_and_render_plumbing(capsys, tmp_path, tiny_weights)
     code, out, err = cli(capsys, "identify", PROBE_CLIP, "--json", "--top-k", "3", "--render", render, *G)
     assert code == 0, err
     result = json.loads(out)  # exactly one JSON object on stdout
-    assert set(result) == {"video", "walkers"} and result["video"].endswith(PROBE_CLIP.name)
+    assert set(result) == {"video", "rotation", "threshold", "walkers"} and result["video"].endswith(PROBE_CLIP.name)
+    assert result["threshold"]["value"] == 0.3 and result["threshold"]["source"] == "calibrated"
+    assert result["rotation"]["degrees"] == 0 and result["rotation"]["decided_by"] == "auto"  # upright clip
     assert len(result["walkers"]) >= 1
     w = result["walkers"][0]
     assert set(w) == {"track", "frames", "decision", "matches"}

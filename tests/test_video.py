@@ -127,6 +127,31 @@ def test_rotate_frame_unit():
         rotate_frame(im, 45)
 
 
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_extra_rotation_turns_every_frame_at_the_source(tmp_path, degrees):
+    """``rotate=`` (a video stored sideways without a tag) turns files and image folders alike."""
+    from gaitpipe.errors import SettingError
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), _frame(i))
+    for source in (write_video(tmp_path / "clip.avi", 4), frames):
+        with open_video(source) as video:
+            plain = [f.image for f in video]
+        with open_video(source, rotate=degrees, stride=2) as video:
+            info, turned = video.info, [f.image for f in video]
+        assert (info.rotation, info.extra_rotation) == (0, degrees)
+        assert (info.height, info.width) == ((W, H) if degrees in (90, 270) else (H, W))
+        assert len(turned) == len(plain[::2])
+        for a, b in zip(turned, plain[::2]):
+            np.testing.assert_array_equal(a, rotate_frame(b, degrees))
+    for bad in (45, -90, 360, "sideways", True):
+        with pytest.raises(SettingError, match="rotation must be 0, 90, 180 or 270") as err:
+            open_video(frames, rotate=bad)  # type: ignore[arg-type]
+        assert err.value.setting == "rotate"
+
+
 def test_image_directory_natural_order(tmp_path):
     d = tmp_path / "frames"
     d.mkdir()

@@ -120,6 +120,8 @@ def identify(
         typer.echo(to_json(res.to_dict()))
         return
     typer.echo(f"{res.video}: {len(res.walkers)} walker(s), threshold {res.threshold:.3f}")
+    if res.threshold_source is not None and res.threshold_source.note:
+        typer.echo(f"note: {res.threshold_source.note}", err=True)
     _echo_rotation(res.rotation)
     for w in res.walkers:
         ranked = ", ".join(f"{m.identity} {m.score:.3f}" for m in w.result.matches)

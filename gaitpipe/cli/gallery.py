@@ -113,7 +113,15 @@ def remove(
 
 @gallery_app.command()
 def rebuild(
-    index: str | None = typer.Option(None, "--index", help="Index kind: auto, flat (exact), hnsw or ivf."),
+    index: str | None = typer.Option(
+        None,
+        "--index",
+        help="Index kind: auto (flat up to the auto threshold, pq-rerank above), flat (exact), hnsw, ivf or "
+        "pq-rerank (compressed, exact re-ranking: large galleries).",
+    ),
+    auto_threshold: int | None = typer.Option(
+        None, "--auto-threshold", min=0, help="Most templates 'auto' searches exactly (default 20000)."
+    ),
     gallery: Path | None = _GALLERY,
 ) -> None:
     """Rebuild the FAISS index from the database (optionally switching index kind)."""
@@ -123,7 +131,7 @@ def rebuild(
     if index is not None and index not in KINDS:
         raise InputError(f"--index must be one of {', '.join(KINDS)}, got {index!r}")
     with _open(gallery) as g:
-        st = g.rebuild(index)
+        st = g.rebuild(index, auto_threshold=auto_threshold)
         typer.echo(f"rebuilt {st['index']['kind']} index of {st['enrolments']} templates in {g.path}")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import typer
 
-from gaitpipe.errors import EncoderMismatchError, GaitpipeError, SegmenterWeightsError, SettingError
+from gaitpipe.errors import EncoderMismatchError, GaitpipeError, NotFetchedError, SegmenterWeightsError, SettingError
 
 #: Library setting names whose flag is not ``--`` + the name with dashes.
 _SETTING_FLAGS = {
@@ -56,6 +56,8 @@ def error_message(exc: GaitpipeError) -> str:
         return f"{exc} (use {flag_for(exc.remedy)})"
     if isinstance(exc, SegmenterWeightsError):
         return f"{exc} ({_SEG_WEIGHTS_HINT})"
+    if isinstance(exc, NotFetchedError):
+        return f"weights {exc.name!r} are in the model zoo but not fetched yet: run `gaitpipe weights fetch {exc.name}`"
     if isinstance(exc, EncoderMismatchError) and exc.installed_weights:
         return f"{exc} (--weights {exc.installed_weights})"
     return str(exc)

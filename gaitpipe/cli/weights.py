@@ -1,4 +1,4 @@
-"""``gaitpipe weights``: list installed weights, import official checkpoints, export ONNX."""
+"""``gaitpipe weights``: list installed weights, fetch from the model zoo, import official checkpoints, export ONNX."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import typer
 from gaitpipe.cli.app import app
 
 weights_app = typer.Typer(
-    help="Manage encoder weights: list, import official checkpoints, export ONNX.", no_args_is_help=True
+    help="Manage encoder weights: list, fetch from the model zoo, import official checkpoints, export ONNX.",
+    no_args_is_help=True,
 )
 app.add_typer(weights_app, name="weights")
 
@@ -48,18 +49,55 @@ def _threshold(row: dict) -> str:
     return "-" if threshold is None else f"{threshold:.4f}"
 
 
+def _zoo_status(row: dict) -> str:
+    if row["fetched"]:
+        return "fetched"
+    if not row["downloadable"]:
+        return "by hand"
+    return "available" if row["published"] else "unpublished"
+
+
+def _zoo_table(zoo: list[dict]) -> str:
+    from gaitpipe.utils.console import format_table
+
+    table = [
+        (
+            " " + z["name"],
+            _zoo_status(z),
+            z["preset"],
+            "-" if z["bytes"] is None else f"{z['bytes'] / 1e6:.0f}",
+            z["trained_on"].split(" (")[0].split(",")[0][:30],
+            " / ".join(f"{k} {v:.1f}" for k, v in z["rank1"].items()) or "-",
+        )
+        for z in zoo
+    ]
+    columns = (" model zoo", "status", "preset", "download MB", "trained on", "published rank-1")
+    return format_table(table, columns, width=240)
+
+
 @weights_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """Show the installed weights ($GAITPIPE_WEIGHTS_DIR, the user's weights folder, the shipped ones)."""
-    from gaitpipe.hub import describe_installed, weights_dirs
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    zoo_only: bool = typer.Option(
+        False, "--zoo", help="Only the model zoo's entries (with --json: one object per entry)."
+    ),
+) -> None:
+    """Show the installed weights ($GAITPIPE_WEIGHTS_DIR, the user's weights folder, fetched zoo weights,
+    the shipped ones), then the model zoo's entries (`gaitpipe weights fetch NAME`)."""
+    from gaitpipe.hub import describe_installed, describe_zoo, weights_dirs
     from gaitpipe.utils.console import format_table, to_json
 
+    zoo = describe_zoo()
+    if zoo_only:
+        typer.echo(to_json(zoo) if as_json else _zoo_table(zoo))
+        return
     rows = describe_installed()
-    if as_json:
+    if as_json:  # installed weights only (fetched zoo weights are installed); --zoo --json for the zoo
         typer.echo(to_json(rows))
         return
     if not rows:
         typer.echo(f"no weights installed (searched {', '.join(str(d) for d in weights_dirs())})")
+        typer.echo(_zoo_table(zoo))
         return
     table = []
     for r in rows:
@@ -90,6 +128,31 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
                 f"~ {r['name']}: trained on every subject; figures of its held-out twin {origin.get('file')} "
                 f"(trained on {origin.get('train_subjects')}), not measured on this file"
             )
+    typer.echo("")
+    typer.echo(_zoo_table(zoo))
+    typer.echo("fetch one with `gaitpipe weights fetch NAME`; then use it as --weights NAME")
+
+
+@weights_app.command("fetch")
+def fetch_command(
+    name: str = typer.Argument(..., help="Model-zoo name (see `gaitpipe weights list`).", show_default=False),
+    force: bool = typer.Option(False, "--force", help="Convert again even if already fetched."),
+) -> None:
+    """Download an official checkpoint from the model zoo, convert it and keep it in the user cache."""
+    from gaitpipe.hub import fetch_weights
+
+    result = fetch_weights(name, force=force)
+    e = result.entry
+    if not result.converted:
+        typer.echo(f"{e.name}: already fetched ({result.path}); use it as --weights {e.name}")
+        return
+    typer.echo(f"fetched {e.name} -> {result.path}")
+    typer.echo(f"  {e.preset}, trained on {e.trained_on}; published rank-1: {e.rank1_text}")
+    typer.echo(f"  licence: {e.licence}")
+    typer.echo(
+        "  its open-set threshold is not calibrated on your footage: run `gaitpipe weights calibrate` "
+        "on your own data before trusting 'unknown'"
+    )
 
 
 @weights_app.command("import")

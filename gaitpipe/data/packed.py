@@ -84,6 +84,16 @@ class PackedSource:
     def __len__(self) -> int:
         return len(self.sequences)
 
+    @property
+    def bits(self) -> np.ndarray:
+        """Every frame, bit-packed: uint8 ``[F, 64, 8]`` (read-only use)."""
+        return self._bits
+
+    @property
+    def frame_offsets(self) -> np.ndarray:
+        """int64 ``[N + 1]``: sequence ``i`` is ``bits[frame_offsets[i]:frame_offsets[i + 1]]``."""
+        return self._offsets
+
     def length(self, index: int) -> int:
         return int(self._offsets[index + 1] - self._offsets[index])
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from gaitpipe.errors import InputError
 from gaitpipe.hub import CASIAB_LICENCE, install_dir, read_index, refresh_index_of, resolve_weights, write_index
+from gaitpipe.hub.info import domain_of
 
 
 def calibrate_weights(
@@ -66,7 +67,14 @@ def calibrate_weights(
         "sequences": len(es.subjects),
         "data": Path(str(data)).name,
     }
-    open_set = cal.to_dict() | {"calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences"}
+    # Say which data set the threshold was calibrated on, and whether that is the weights' own
+    # training domain: a threshold from another domain says little about false accepts there.
+    trained = domain_of(read_meta(path).get("training_data"))
+    open_set = cal.to_dict() | {
+        "calibrated_on": f"CASIA-B subjects {subjects}, all pairs of sequences",
+        "domain": "CASIA-B",
+        "own_domain": None if trained is None else trained == "CASIA-B",
+    }
     if write:
         metrics = dict(read_meta(path).get("metrics") or {})
         metrics["validation"] = validation

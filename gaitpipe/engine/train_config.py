@@ -56,7 +56,15 @@ class TrainConfig:
     time_limit_min: float | None = setting(
         None, flag="--time-limit", help="Stop after this many minutes of this session (then validate and save)."
     )
-    threads: int | None = setting(None, help="CPU threads for torch.")
+    threads: int | None = setting(
+        None, help="CPU threads for torch (default: chosen by timing steps, from 1 to one per core)."
+    )
+    workers: int | None = setting(
+        None, help="Background data-loading processes (default: 1 per 4 CPU cores, 1-4; 0: load in the training process)."
+    )
+    data_on_device: bool = setting(
+        False, help="Hold the pack on the training device (GPU) and draw batches there, with no loader processes."
+    )
     seed: int = setting(0, help="Random seed (model init, batches, frames).")
     model_overrides: dict[str, Any] = setting(
         default_factory=dict,
@@ -71,6 +79,8 @@ class TrainConfig:
             raise SettingError("iters must be at least 1", "iters")
         if self.frames < 1:
             raise SettingError("frames must be at least 1", "frames")
+        if self.workers is not None and self.workers < 0:
+            raise SettingError("workers must be 0 (load in the training process) or more", "workers")
         if self.sampling is not None and self.sampling not in ("ordered", "unordered"):
             raise SettingError(f"sampling must be ordered or unordered, got {self.sampling!r}", "sampling")
         if self.optimizer is not None and self.optimizer.lower() not in ("sgd", "adam"):

@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from gaitpipe.errors import InputError, WeightsError
 from gaitpipe.utils.console import progress, progress_write
 from gaitpipe.utils.device import resolve_device
 from gaitpipe.utils.files import atomic_torch_save, atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from gaitpipe.data.loader import TrainBatch
 
 _log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig) -> None:
         from gaitpipe.data.dataset import GaitDataset
+        from gaitpipe.data.loader import DevicePack, TrainSamples, default_workers
         from gaitpipe.data.sampler import PKSampler
         from gaitpipe.data.sources import input_kind_for, open_source
         from gaitpipe.data.splits import load_split, parse_id_range
@@ -64,12 +69,19 @@ class Trainer:
         from gaitpipe.models.checkpoint import load_checkpoint
         from gaitpipe.models.registry import create_model
 
+        from gaitpipe.engine.threads import ThreadTuner
+
         c = self.config = config
         c.check()
         if c.threads:
             torch.set_num_threads(c.threads)
         self.p, self.k = parse_batch(c.batch)
         self.device = resolve_device(c.device)
+        # CPU threads: as asked, else chosen by timing steps (see ThreadTuner: a shared CPU can be
+        # faster on fewer threads than cores).
+        self.thread_tuner = None
+        if self.device.type == "cpu" and not c.threads and torch.get_num_threads() > 1:
+            self.thread_tuner = ThreadTuner(thread_candidates(torch.get_num_threads()))
         self.stopped_early = False
         self.out = Path(c.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -122,11 +134,6 @@ class Trainer:
         self.model = model.to(self.device).train()
         self.channels_last = self.device.type == "cuda" if c.channels_last is None else bool(c.channels_last)
         if self.channels_last:
-            if self.device.type == "cpu":
-                _log.warning(
-                    "channels_last on the CPU: torch 2.15's oneDNN backward crashed on narrow "
-                    "(8-channel) convolutions here; it is meant for CUDA"
-                )
             self.model.use_channels_last()
         kind = input_kind_for(model, self.source)
         if kind != model.input_kind:
@@ -139,8 +146,15 @@ class Trainer:
             views = [v for v in c.val_views.split(",") if v] if c.val_views else None
             self.val_set = GaitDataset(self.source, subjects=wanted_val, views=views, kind=kind)
         self.sampling = c.sampling or model.spec.sampling
-        self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed)
-        self.frame_rng = np.random.default_rng(c.seed + 1)
+        # Batch i (its sequences and their frames) depends on (seed, i) alone: see gaitpipe.data.loader.
+        self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed, stop=c.iters)
+        self.samples = TrainSamples(self.train_set, c.frames, self.sampling, seed=c.seed)
+        self.workers = default_workers() if c.workers is None else c.workers
+        self.device_pack = DevicePack(self.samples, self.device) if c.data_on_device else None
+        # What the losses may want besides frames and labels, looked up per batch from arrays made once.
+        infos = [self.train_set.info(i) for i in range(len(self.train_set))]
+        self._conditions = np.array([s.condition.split("-")[0] for s in infos])
+        self._views = np.array([s.view for s in infos])
 
         # --- loss and optimisation
         self.criterion = build_loss(model).to(self.device)
@@ -197,8 +211,11 @@ class Trainer:
         self.scheduler.load_state_dict(st["scheduler"])
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
-        self.sampler.load_state_dict(st["sampler"])
-        self.frame_rng.bit_generator.state = st["frame_rng"]
+        if "position" in st["sampler"]:
+            self.sampler.load_state_dict(st["sampler"])
+        else:  # written before batches were seeded per iteration: continue with this version's batches
+            _log.warning("training state from an older gaitpipe: batches after the resume are drawn anew")
+            self.sampler.position = int(st["iteration"])
         torch.set_rng_state(st["torch_rng"])
         if self.device.type == "cuda" and st.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(st["cuda_rng"])
@@ -211,8 +228,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
-            "sampler": self.sampler.state_dict(),
-            "frame_rng": self.frame_rng.bit_generator.state,
+            "sampler": self.sampler.state_dict(position=iteration),  # batches used, not prefetched
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
             "elapsed": self.elapsed,
@@ -241,7 +257,11 @@ class Trainer:
                 "lr": self.lr,
                 "milestones": self.milestones,
                 "amp": bool(c.amp),
+                "amp_dtype": str(self.amp_dtype).replace("torch.", "") if c.amp else None,
                 "channels_last": self.channels_last,
+                "threads": torch.get_num_threads() if self.device.type == "cpu" else None,
+                "workers": 0 if self.device_pack is not None else self.workers,
+                "data_on_device": self.device_pack is not None,
                 "device": str(self.device),
                 "seed": c.seed,
                 "wall_time_s": round(self.elapsed, 1),
@@ -293,18 +313,32 @@ class Trainer:
         self.model.train()
         return rec
 
-    def train_step(self) -> tuple[float, dict[str, float]]:
-        idx = self.sampler.next_batch()
-        frames, labels = self.train_set.collate_train(idx, self.config.frames, self.sampling, self.frame_rng)
-        x = torch.from_numpy(frames).to(self.device, non_blocking=True)
-        y = torch.from_numpy(labels).to(self.device)
-        batch = {
-            "conditions": [self.train_set.info(i).condition.split("-")[0] for i in idx],
-            "views": [self.train_set.info(i).view for i in idx],
-        }
+    def batches(self) -> Iterator[TrainBatch]:
+        """The run's batches from the sampler's position on, on the training device: gathered from
+        the pack on the device, or loaded by a DataLoader (``workers`` background processes)."""
+        from gaitpipe.data.loader import train_loader
+
+        if self.device_pack is not None:
+            yield from self.device_pack.batches(self.sampler)
+            return
+        cuda = self.device.type == "cuda"
+        loader = train_loader(self.samples, self.sampler, workers=self.workers, pin_memory=cuda)
+        for batch in loader:
+            yield batch.to(self.device, non_blocking=cuda)
+
+    def train_step(self, batch: TrainBatch | None = None) -> tuple[float, dict[str, float]]:
+        """One optimisation step on ``batch`` (default: the sampler's next batch, loaded here)."""
+        from gaitpipe.data.loader import to_model_input
+
+        if batch is None:
+            batch = self.samples.__getitems__(self.sampler.next_batch()).to(self.device)
+        x = to_model_input(batch.frames)
+        y = batch.labels
+        index = batch.indices.numpy()
+        extra = {"conditions": self._conditions[index].tolist(), "views": self._views[index].tolist()}
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp):
             output = self.model(x)
-            loss, parts = self.criterion(output, y, batch)
+            loss, parts = self.criterion(output, y, extra)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {float(loss)}; lower lr or turn amp off")
         self.optimizer.zero_grad(set_to_none=True)
@@ -327,6 +361,8 @@ class Trainer:
         last_loss = None
         window: list[float] = []
         bar = progress(c.iters, f"train {preset}", unit="it", enabled=c.progress, initial=it, leave=True)
+        self.sampler.position = it
+        batches = self.batches()
         t_last = t_start = time.perf_counter()
         self.stopped_early = False
         try:
@@ -335,16 +371,25 @@ class Trainer:
                     self.stopped_early = True
                     progress_write(f"time limit of {c.time_limit_min} min reached at iteration {it}")
                     break
+                if self.thread_tuner is not None:
+                    self.thread_tuner.before_step()
                 t0 = time.perf_counter()
-                last_loss, parts = self.train_step()
+                batch = next(batches)  # waits for the loader only when it fell behind
+                if batch.number != it:  # the exact-resume contract: batch i is step i
+                    raise RuntimeError(f"loader delivered batch {batch.number} at iteration {it}")
+                last_loss, parts = self.train_step(batch)
                 it += 1
                 dt = time.perf_counter() - t0
                 self.elapsed += dt
+                if self.thread_tuner is not None and (probe := self.thread_tuner.after_step(dt)):
+                    self._log({"type": "threads", "iter": it, **probe})
                 window.append(last_loss)
                 bar.update(1)
-                bar.set_postfix_str(f"loss={last_loss:.3f}, seq_s={self.p * self.k / max(dt, 1e-9):.1f}")
                 if it % c.log_every == 0 or it == c.iters:
                     now = time.perf_counter()
+                    bar.set_postfix_str(
+                        f"loss={np.mean(window):.3f}, seq_s={len(window) * self.p * self.k / max(now - t_last, 1e-9):.1f}"
+                    )
                     self._log(
                         {
                             "type": "train",
@@ -364,11 +409,14 @@ class Trainer:
                     self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
                     self.plot()
         except KeyboardInterrupt:
+            batches.close()
             bar.close()
             if it > self.start_iter:
                 path = self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
                 progress_write(f"interrupted: saved {path} (resuming from it continues the run)")
             raise
+        finally:
+            batches.close()  # stops the loader's workers (a time limit leaves batches unread)
         bar.close()
         if self.val_set is not None and (not self.validations or self.validations[-1]["iter"] != it):
             rec = self.validate(it)
@@ -382,6 +430,14 @@ class Trainer:
         from gaitpipe.engine.plots import plot_log
 
         return plot_log(self.log_path, self.plot_path, title=f"{self.model.preset or self.config.arch} training")
+
+
+def thread_candidates(cores: int) -> list[int]:
+    """Thread counts worth timing on ``cores`` cores: 1 to all of them on small machines, and the
+    quarter, half and all of them on larger ones (a single thread is never the best there)."""
+    if cores <= 4:
+        return sorted({1, max(1, cores // 2), cores})
+    return sorted({max(1, cores // 4), cores // 2, cores})
 
 
 def _fmt_metrics(m: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,9 @@ _INDEX_FILE_RE = re.compile(r"^index-\d+-[0-9a-f]+\.faiss$")
 #: Temporary names of writers before the shared atomic writer (``*.faiss.tmp``, ``index.json.tmp-*``).
 _OLD_TEMP_RE = re.compile(r"^(index-.*\.faiss\.tmp|index\.json\.tmp-.*)$")
 #: Rows sampled to train an IVF index.
-IVF_TRAIN_SAMPLE = 100_000
+IVF_TRAIN_SAMPLE = faiss_index.IVF_TRAIN_SAMPLE
+#: Rows read per batch while sampling the rows a pq-rerank index is trained on.
+_SAMPLE_BATCH = 2048
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,12 @@ class IndexCache:
         self._index: faiss.Index | None = None
         self._state: DbState | None = None
         self._params: IndexParams | None = None
+        self._token: tuple[int, int] | None = None
+
+    @property
+    def params(self) -> IndexParams | None:
+        """Parameters of the index :meth:`index` last returned (None before the first call)."""
+        return self._params
 
     # -- index.json and the index file ----------------------------------------------------
     def read_record(self) -> CacheRecord | None:
@@ -189,7 +198,7 @@ class IndexCache:
         self.invalidate()
 
     def invalidate(self) -> None:
-        self._index = self._state = self._params = None
+        self._index = self._state = self._params = self._token = None
 
     # -- building -------------------------------------------------------------------------
     def index(self, *, persist: bool, locked: bool = False, force_rebuild: bool = False) -> faiss.Index:
@@ -199,21 +208,29 @@ class IndexCache:
         ``persist`` writes the result back (under the gallery lock) when it changed and the
         gallery is writable; ``force_rebuild`` ignores every cached index.
         """
-        kind_setting = self.store.get_meta("index_kind") or "auto"
+        # Nothing committed since the index in memory was checked: skip the state query, which
+        # reads an index of every row (tens of ms at a million templates, on every search).
+        token = self.store.change_token()
+        if not force_rebuild and self._index is not None and self._token == token:
+            return self._index
         with self.store.snapshot() as cur:
+            kind_setting = self.store.get_meta("index_kind", cur) or "auto"
+            threshold = self.store.get_meta("index_auto_threshold", cur)
             st = self.store.state(cur)
             if not force_rebuild and self._index is not None and self._state == st:
+                self._token = token
                 return self._index
             record = None if force_rebuild else self.read_record()
             shape = self.store.shape(cur)
             dim = shape[0] * shape[1] if shape else 0
-            want_kind = faiss_index.resolve_kind(kind_setting, st.count)
+            want_kind = faiss_index.resolve_kind(kind_setting, st.count, None if threshold is None else int(threshold))
             index, params, base_id = None, None, 0
             if (
                 record is not None
                 and record.state.uuid == st.uuid
                 and record.params.kind == want_kind
                 and record.params.dim == dim
+                and not record.params.outgrown(st.count)
             ):
                 only_appended = record.state == st or self.store.prefix_state(record.state.id_max, cur) == (
                     record.state.count,
@@ -230,13 +247,18 @@ class IndexCache:
             failed = record.file if record is not None and record.state == st and not reused else None
             if index is None or params is None:
                 params = IndexParams(want_kind, dim)
-                train = self._sample_vectors(cur, st.id_max) if want_kind == "ivf" and st.count else None
-                index = faiss_index.new_index(params, train) if dim else faiss_index.new_index(IndexParams("flat", 1))
+                if not dim:
+                    index = faiss_index.new_index(IndexParams("flat", 1))
+                elif want_kind == faiss_index.PQ_RERANK:
+                    index = faiss_index.new_pq_rerank(params, lambda: self._sample_batches(cur, st.id_max))
+                else:
+                    train = self._sample_vectors(cur, st.id_max) if want_kind == "ivf" and st.count else None
+                    index = faiss_index.new_index(params, train)
             for templates in self.store.iter_templates(base_id, st.id_max, cur=cur):
                 check_templates(templates)
                 ids = np.array([t.id for t in templates], np.int64)
                 faiss_index.add(index, faiss_index.flatten_parts(np.stack([t.embedding for t in templates])), ids)
-        self._index, self._state, self._params = index, st, params
+        self._index, self._state, self._params, self._token = index, st, params, token
         if persist and not reused and self.writable:
             if locked:
                 self.write(index, st, params, force=force_rebuild, failed_file=failed)
@@ -254,6 +276,26 @@ class IndexCache:
             if total >= IVF_TRAIN_SAMPLE:
                 break
         return np.concatenate(out)[:IVF_TRAIN_SAMPLE]
+
+    def _sample_batches(self, cur: sqlite3.Cursor, id_max: int) -> Iterator[np.ndarray]:
+        """Search vectors of up to ``PQ_TRAIN_SAMPLE`` rows spread evenly over the whole gallery."""
+        ids = self.store.ids(id_max, cur)
+        if len(ids) > faiss_index.PQ_TRAIN_SAMPLE:
+            ids = ids[np.linspace(0, len(ids) - 1, faiss_index.PQ_TRAIN_SAMPLE).round().astype(np.int64)]
+        for start in range(0, len(ids), _SAMPLE_BATCH):
+            templates = self.store.templates(ids[start : start + _SAMPLE_BATCH], cur)
+            if templates:
+                yield faiss_index.flatten_parts(np.stack([t.embedding for t in templates]))
+
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids found, search vectors)`` of the rows ``ids``, read from SQLite (the exact
+        re-ranking of ``pq-rerank``); a template failing its checksum raises :class:`ChecksumError`."""
+        templates = self.store.templates(ids)
+        if not templates:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        check_templates(templates)
+        found = np.array([t.id for t in templates], np.int64)
+        return found, faiss_index.flatten_parts(np.stack([t.embedding for t in templates]))
 
     def write(
         self,

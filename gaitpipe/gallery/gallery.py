@@ -383,18 +383,26 @@ class Gallery:
             self._delete_rows(lambda cur: self.store.delete_enrolment(cur, row.id))
         return row
 
-    def rebuild(self, kind: str | None = None) -> dict[str, Any]:
+    def rebuild(self, kind: str | None = None, *, auto_threshold: int | None = None) -> dict[str, Any]:
         """Rebuild the FAISS cache from SQLite and write it (optionally switching index kind); returns its stats.
 
-        Every template's checksum is checked first; a damaged one raises :class:`GalleryError`.
+        ``auto_threshold``: the most templates the ``auto`` kind searches exactly before it
+        switches to ``pq-rerank`` (stored in the gallery; default
+        :data:`~gaitpipe.gallery.index.APPROX_THRESHOLD`). Every template's checksum is checked
+        first; a damaged one raises :class:`GalleryError`.
         """
         self._require_writable()
         if kind is not None:
             faiss_index.resolve_kind(kind, 0)  # validates
+        if auto_threshold is not None and (isinstance(auto_threshold, bool) or int(auto_threshold) < 0):
+            raise GalleryError(f"the auto threshold must be a number of templates >= 0, got {auto_threshold!r}")
         with gallery_lock(self.path):
-            if kind is not None:
+            if kind is not None or auto_threshold is not None:
                 with self.store.transaction() as cur:
-                    self.store.set_meta(cur, "index_kind", kind)
+                    if kind is not None:
+                        self.store.set_meta(cur, "index_kind", kind)
+                    if auto_threshold is not None:
+                        self.store.set_meta(cur, "index_auto_threshold", str(int(auto_threshold)))
             self.cache.invalidate()
             self.cache.index(persist=True, locked=True, force_rebuild=True)
         return self.stats()
@@ -478,7 +486,7 @@ class Gallery:
         top_k = max(1, int(top_k))
         k = min(n, max(4 * top_k, 32))
         while True:
-            scores, ids = faiss_index.search(index, vectors, k)
+            scores, ids = faiss_index.search(index, vectors, k, self.cache.params, self.cache.vectors)
             names = self.store.identity_of(sorted({int(i) for i in ids.ravel() if i >= 0}))
             ranked: list[list[Match]] = []
             for qs, qi in zip(scores, ids):
@@ -514,6 +522,7 @@ class Gallery:
             "enrolments": st.count,
             "generation": st.generation,
             "index_kind_setting": self.store.get_meta("index_kind") or "auto",
+            "index_auto_threshold": int(self.store.get_meta("index_auto_threshold") or faiss_index.APPROX_THRESHOLD),
             "index": record.params.to_dict() if record else None,
             "index_current": self.cache.is_current(st),
             "database_bytes": sum(f.stat().st_size for f in files if f.exists()),

@@ -317,6 +317,7 @@ class Store:
     def __init__(self, path: Path, *, create: bool, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._commits = 0  #: transactions this connection committed (see change_token)
         existed = self.path.exists()
         if not existed and (not create or read_only):
             raise GalleryError(f"no gallery database at {self.path}")
@@ -411,6 +412,7 @@ class Store:
             if bump:
                 cur.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
             cur.execute("COMMIT")
+            self._commits += 1
         except BaseException as exc:
             try:
                 cur.execute("ROLLBACK")
@@ -435,6 +437,15 @@ class Store:
                 cur.execute("COMMIT")
             except sqlite3.Error:
                 pass
+
+    def change_token(self) -> tuple[int, int]:
+        """Changes whenever any connection, this one included, commits a change to the database.
+
+        ``PRAGMA data_version`` moves on commits of other connections (other processes too), the
+        counter on this connection's own: equal tokens mean nothing can have changed in between,
+        so a caller can skip re-reading :meth:`state`.
+        """
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self._commits
 
     def _reader(self, cur: sqlite3.Cursor | None) -> sqlite3.Connection | sqlite3.Cursor:
         return self.conn if cur is None else cur
@@ -605,6 +616,25 @@ class Store:
             templates = [StoredTemplate.from_row(r) for r in rows]
             yield templates
             last = templates[-1].id
+
+    def ids(self, max_id: int | None = None, cur: sqlite3.Cursor | None = None) -> np.ndarray:
+        """Every enrolment id (up to ``max_id``), ascending (read from an index: no template is read)."""
+        rows = self._reader(cur).execute("SELECT id FROM enrolments").fetchall()
+        ids = np.sort(np.fromiter((int(r[0]) for r in rows), np.int64, len(rows)))
+        return ids if max_id is None else ids[ids <= int(max_id)]
+
+    def templates(self, ids: np.ndarray | list[int], cur: sqlite3.Cursor | None = None) -> list[StoredTemplate]:
+        """The whole rows of ``ids`` (those that exist), in id order."""
+        c = self._reader(cur)
+        checksum = ", checksum" if self.has_checksums else ""
+        wanted = sorted({int(i) for i in ids})
+        out: list[StoredTemplate] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            q = f"SELECT {_TEMPLATE_COLUMNS}{checksum} FROM enrolments WHERE id IN ({','.join('?' * len(chunk))})"
+            out.extend(StoredTemplate.from_row(r) for r in c.execute(q, chunk).fetchall())
+        out.sort(key=lambda t: t.id)
+        return out
 
     def embedding(self, enrolment_id: int) -> np.ndarray:
         row = self.conn.execute(

@@ -7,7 +7,8 @@
 * :mod:`~gaitpipe.hub.info`: :class:`WeightsInfo`, the typed header of a weights file;
 * :mod:`~gaitpipe.hub.index`: a folder's ``MANIFEST.json`` (the default, and a summary derived
   from the files);
-* :mod:`~gaitpipe.hub.remote`: weights fetched from elsewhere.
+* :mod:`~gaitpipe.hub.remote`: the model zoo's entries (official checkpoints) and the download rules;
+* :mod:`~gaitpipe.hub.zoo`: fetching a zoo entry, converting it, keeping it in the user cache.
 
 The weights file format itself (save, load, fingerprint) is :mod:`gaitpipe.models.checkpoint`.
 """
@@ -25,22 +26,27 @@ from gaitpipe.hub.encoders import (
 from gaitpipe.hub.index import INDEX_NAME, read_index, refresh_index_of, stale_entries, write_index
 from gaitpipe.hub.info import CASIAB_LICENCE, WeightsInfo
 from gaitpipe.hub.locations import (
+    CACHE_ENV,
     WEIGHT_SUFFIXES,
     WEIGHTS_DIR_ENV,
     install_dir,
     packaged_weights_dir,
+    user_cache_dir,
     user_weights_dir,
     weights_dirs,
+    zoo_dir,
 )
-from gaitpipe.hub.remote import REMOTE_WEIGHTS, RemoteWeights
+from gaitpipe.hub.remote import REMOTE_WEIGHTS, DownloadError, NotFetchedError, RemoteWeights, zoo_entry
 from gaitpipe.hub.segmenter import (
     DEFAULT_SEGMENTER_WEIGHTS,
     find_segmenter_weights,
     resolve_segmenter_weights,
     segmenter_search_dirs,
 )
+from gaitpipe.hub.zoo import FetchResult, describe_zoo, fetch_weights
 
 __all__ = [
+    "CACHE_ENV",
     "CASIAB_LICENCE",
     "DEFAULT_SEGMENTER_WEIGHTS",
     "INDEX_NAME",
@@ -48,10 +54,15 @@ __all__ = [
     "RENAMED",
     "WEIGHTS_DIR_ENV",
     "WEIGHT_SUFFIXES",
+    "DownloadError",
+    "FetchResult",
+    "NotFetchedError",
     "RemoteWeights",
     "WeightsInfo",
     "default_weights",
     "describe_installed",
+    "describe_zoo",
+    "fetch_weights",
     "find_segmenter_weights",
     "find_weights",
     "install_dir",
@@ -64,8 +75,11 @@ __all__ = [
     "resolve_weights",
     "segmenter_search_dirs",
     "stale_entries",
+    "user_cache_dir",
     "user_weights_dir",
     "weights_dirs",
     "weights_info",
     "write_index",
+    "zoo_dir",
+    "zoo_entry",
 ]

@@ -44,7 +44,10 @@ def _find_by_name(stem: str) -> Path | None:
 
 def resolve_weights(name_or_path: str | Path) -> Path:
     """A path to an existing file, or a name (``gaitbase-quarter-casiab`` or ``...casiab.pt``)
-    looked up in the searched folders (:func:`gaitpipe.hub.weights_dirs`)."""
+    looked up in the searched folders (:func:`gaitpipe.hub.weights_dirs`).
+
+    A model-zoo name that has not been fetched yet raises :class:`gaitpipe.hub.NotFetchedError`
+    (fetch it with :func:`gaitpipe.hub.fetch_weights`); nothing is downloaded here."""
     p = Path(name_or_path).expanduser()
     if p.is_file():
         return p
@@ -54,6 +57,11 @@ def resolve_weights(name_or_path: str | Path) -> Path:
         found = _find_by_name(stem) or (_find_by_name(RENAMED[stem]) if stem in RENAMED else None)
         if found is not None:
             return found
+        from gaitpipe.hub.zoo import not_fetched_error
+
+        zoo_error = not_fetched_error(stem)
+        if zoo_error is not None:  # a model-zoo name: fetching is explicit (gaitpipe.hub.zoo)
+            raise zoo_error
     if p.is_dir():
         raise WeightsError(f"{p} is a directory; give a weights file or the name of installed weights")
     names = ", ".join(q.stem for q in installed_weights()) or "none installed"

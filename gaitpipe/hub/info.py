@@ -31,6 +31,31 @@ def _typed(meta: dict[str, Any], key: str, kind: type | tuple[type, ...], requir
     return value
 
 
+#: Gait data sets by the spellings found in weights headers (first match wins).
+_DOMAINS = (
+    ("CASIA-B", ("casia-b", "casiab", "casia_b")),
+    ("OU-MVLP", ("ou-mvlp", "oumvlp")),
+    ("GREW", ("grew",)),
+    ("Gait3D", ("gait3d",)),
+    ("CCPG", ("ccpg",)),
+    ("SUSTech1K", ("sustech1k",)),
+    ("synthetic", ("synthetic",)),
+)
+
+
+def domain_of(text: Any) -> str | None:
+    """The gait data set named in ``text`` (a string, or the values of a dict), if any."""
+    if isinstance(text, dict):
+        text = " ".join(str(v) for v in text.values())
+    if not isinstance(text, str):
+        return None
+    low = text.lower()
+    for name, spellings in _DOMAINS:
+        if any(s in low for s in spellings):
+            return name
+    return None
+
+
 @dataclass
 class WeightsInfo:
     """What a weights file's header says (see the module docstring)."""
@@ -90,6 +115,17 @@ class WeightsInfo:
         return float(value) if isinstance(value, (int, float)) else None
 
     @property
+    def training_domain(self) -> str | None:
+        """The data set the weights were trained on (``CASIA-B``, ``Gait3D``, ...), if it says."""
+        return domain_of(self.training_data)
+
+    @property
+    def threshold_domain(self) -> str | None:
+        """The data set the open-set threshold was calibrated on, if calibrated and it says."""
+        open_set = self.open_set or {}
+        return domain_of(open_set.get("domain") or open_set.get("calibrated_on"))
+
+    @property
     def transferred_from(self) -> dict[str, Any] | None:
         """For a final model trained on every subject: the held-out run whose figures it carries."""
         value = self.validation.get("transferred_from")
@@ -147,4 +183,4 @@ class WeightsInfo:
         return out
 
 
-__all__ = ["CASIAB_LICENCE", "WeightsInfo"]
+__all__ = ["CASIAB_LICENCE", "WeightsInfo", "domain_of"]

@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitpipe.errors import WeightsError
+from gaitpipe.errors import NotFetchedError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -241,14 +241,6 @@ _ENTRIES = [
 
 #: The model zoo: name -> entry.
 REMOTE_WEIGHTS: dict[str, RemoteWeights] = {e.name: e for e in _ENTRIES}
-
-
-class NotFetchedError(WeightsError):
-    """A model-zoo name whose weights have not been fetched yet (:func:`gaitpipe.hub.fetch_weights`)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"weights {name!r} are in the model zoo but not fetched yet: gaitpipe.hub.fetch_weights({name!r})")
-        self.name = name
 
 
 def zoo_entry(name: str) -> RemoteWeights:

@@ -325,6 +325,8 @@ def import_checkpoint(
 
     ``out`` defaults to ``<install dir>/<preset>-<source file stem>.pt`` (the first
     ``$GAITPIPE_WEIGHTS_DIR`` entry, else :func:`gaitpipe.hub.install_dir`), so it is found by name.
+    ``meta`` is added to the header; a ``source`` dict in it is merged into the record of where the
+    weights came from (file, format, iteration) rather than replacing it.
     """
     from gaitpipe.hub import install_dir
     from gaitpipe.models.checkpoint import save_checkpoint
@@ -343,7 +345,10 @@ def import_checkpoint(
     }
     if arch == "hstl":
         info["notes"] = "classifier imported as weights; gaitpipe computes cosine logits (embeddings unaffected)"
-    info.update(meta or {})
+    meta = dict(meta or {})
+    if isinstance(meta.get("source"), dict):  # added to what the file says about itself, not replacing it
+        info["source"].update(meta.pop("source"))
+    info.update(meta)
     if out is None:
         out = install_dir() / f"{preset}-{path.stem}.pt"
     out = Path(out)

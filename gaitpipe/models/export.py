@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaitpipe.errors import WeightsError
+from gaitpipe.errors import NotFetchedError, WeightsError
 
 
 class _EmbeddingGraph(nn.Module):
@@ -49,6 +49,8 @@ def resolve_model(weights_or_preset: Any):
     name = str(weights_or_preset)
     try:
         path = resolve_weights(name)
+    except NotFetchedError:
+        raise
     except WeightsError:
         if name.replace("_", "-") in list_models():
             model = create_model(name)

@@ -1,9 +1,10 @@
 """Synthetic people: body proportions, gait style, clothing, and per-walk jitter.
 
-A :class:`Person` is drawn once from between-person distributions (walking-kinematics.md:
-joint-angle SDs, cadence, stride, proportions, height, girth). A :class:`WalkJitter` is drawn
-per walk with a much smaller spread (about a sixth of the between-person SD), so two walks of
-one person look alike and two people do not: that difference is what a gait encoder recognises.
+A :class:`Person` is drawn once from between-person distributions (published normal-walking
+data, see docs/synthetic-walkers.md: joint-angle SDs, cadence, stride, proportions, height,
+girth). A :class:`WalkJitter` is drawn per walk with a much smaller spread (about a sixth of the
+between-person SD), so two walks of one person look alike and two people do not: that
+difference is what a gait encoder recognises.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Normative walking kinematics as Fourier series, and the forward kinematics of one walker.
 
-The sagittal joint-angle curves follow the clinical normals in
-``shared/reference/walking-kinematics.md`` (hip, knee, ankle over a gait cycle that starts at
-heel strike). Each curve is given as key points, turned into a smooth periodic curve by a
-least-squares fit of a few Fourier harmonics (what gait labs publish as "Fourier fits"), so a
-person's gait is the normal curve plus per-person offsets/gains, and a walk adds small jitter.
+The sagittal joint-angle curves follow published clinical normals for healthy adults (Clinical
+Gait Analysis normals, Perry's gait analysis, Schwartz et al. 2008 on walking speed; figures in
+docs/synthetic-walkers.md): hip, knee, ankle over a gait cycle that starts at heel strike.
+Each curve is given as key points, turned into a smooth periodic curve by a least-squares fit
+of a few Fourier harmonics (what gait labs publish as "Fourier fits"), so a person's gait is the
+normal curve plus per-person offsets/gains, and a walk adds small jitter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 HARMONICS = 6
 
 # Key points (percent of the gait cycle from heel strike, degrees). Positive = flexion
-# (dorsiflexion for the ankle). Values from walking-kinematics.md; the in-between points
+# (dorsiflexion for the ankle). Values from the published normals above; the in-between points
 # shape the stance/swing phases as in the published normal curves.
 _HIP_KEYS = [(0, 36), (10, 34), (30, 16), (45, 3), (53, -2), (60, 2), (70, 18), (80, 32), (87, 37), (95, 36)]
 _KNEE_KEYS = [(0, 8), (6, 14), (14, 19), (25, 12), (40, 5), (50, 10), (60, 38), (71, 65), (80, 50), (90, 15), (96, 2)]

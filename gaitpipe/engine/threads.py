@@ -1,0 +1,77 @@
+"""CPU thread count for training, chosen by timing steps rather than assumed.
+
+One thread per core is fastest on an idle CPU, but a CPU shared with other jobs turns the
+OpenMP barriers of every convolution into waits for a descheduled thread: on this project's
+2-core development machine, with two other jobs running, a GaitBase step took 2.5 s on 2
+threads and 1.3 s on 1 (docs/training.md). :class:`ThreadTuner` times a few steps with each
+candidate count, keeps the fastest, and probes again every few minutes, as the load changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+
+class ThreadTuner:
+    """Probe ``candidates`` thread counts for ``probe_steps`` timed steps each (after one untimed
+    step per switch), keep the fastest (median seconds per step), and probe again after
+    ``every_s`` seconds. Call :meth:`before_step` and :meth:`after_step` around each step."""
+
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        *,
+        probe_steps: int = 3,
+        every_s: float = 300.0,
+        clock: Callable[[], float] = time.perf_counter,
+        set_threads: Callable[[int], None] = torch.set_num_threads,
+    ) -> None:
+        self.candidates = sorted({int(c) for c in candidates if int(c) >= 1})
+        if not self.candidates:
+            raise ValueError("no thread count to try")
+        self.probe_steps, self.every_s = probe_steps, every_s
+        self.clock, self.set_threads = clock, set_threads
+        self.choice = self.candidates[-1]
+        self.current = 0
+        self._plan: list[tuple[int, bool]] = []  # (threads, timed) for the coming steps
+        self._times: dict[int, list[float]] = {}
+        self._next_probe = 0.0
+        self._step: tuple[int, bool] | None = None
+
+    def _use(self, threads: int) -> None:
+        if threads != self.current:
+            self.set_threads(threads)
+            self.current = threads
+
+    def before_step(self) -> None:
+        if not self._plan and len(self.candidates) > 1 and self.clock() >= self._next_probe:
+            self._times = {c: [] for c in self.candidates}
+            # the current count first: its first step needs no warm-up after a switch
+            order = sorted(self.candidates, key=lambda c: c != self.current)
+            for c in order:
+                self._plan += [(c, c == self.current and bool(self.current))] + [(c, True)] * self.probe_steps
+        self._step = self._plan.pop(0) if self._plan else None
+        self._use(self._step[0] if self._step else self.choice)
+
+    def after_step(self, seconds: float) -> dict[str, Any] | None:
+        """Record a step's duration; returns the probe's result when a probe just ended."""
+        step, self._step = self._step, None
+        if step is None:
+            return None
+        threads, timed = step
+        if timed:
+            self._times[threads].append(seconds)
+        if self._plan:
+            return None
+        medians = {c: sorted(t)[len(t) // 2] for c, t in self._times.items() if t}
+        self.choice = min(medians, key=lambda c: medians[c])
+        self._use(self.choice)
+        self._next_probe = self.clock() + self.every_s
+        return {"threads": self.choice, "seconds_per_step": {str(c): round(s, 4) for c, s in medians.items()}}
+
+
+__all__ = ["ThreadTuner"]
