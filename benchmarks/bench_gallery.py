@@ -218,6 +218,15 @@ def build_gallery(root: Path, n: int, dim: int, args: argparse.Namespace) -> dic
 
 # -- measuring (child processes) ---------------------------------------------------------------
 def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; ``ru_maxrss`` would include the parent's peak, which
+    Linux carries across ``exec``)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 

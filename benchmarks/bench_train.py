@@ -101,7 +101,7 @@ def _cpu_model() -> str:
 
 def _load() -> str:
     try:
-        return "load %.2f %.2f %.2f" % os.getloadavg()
+        return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         return "load n/a"
 
@@ -164,9 +164,7 @@ def run_loop(args: argparse.Namespace) -> dict:
         "seq_per_s": round(it_s * p * k, 2),
         "window_it_per_s": [round(r, 3) for r in rates],
         "window_spread": round(statistics.pstdev(rates) / statistics.mean(rates), 3) if len(rates) > 1 else 0.0,
-        "thread_probes": [
-            {k: v for k, v in r.items() if k != "type"} for r in records if r.get("type") == "threads"
-        ],
+        "thread_probes": [{k: v for k, v in r.items() if k != "type"} for r in records if r.get("type") == "threads"],
         "setup_s": round(setup, 1),
         "torch": torch.__version__,
         "cpu": _cpu_model(),

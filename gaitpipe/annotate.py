@@ -19,7 +19,7 @@ from gaitpipe.utils.files import TMP_MARK
 #: Video containers the mp4v codec writes.
 RENDER_SUFFIXES = (".mp4", ".m4v", ".mov")
 #: Decisions drawn in the "not recognised" colour.
-UNRECOGNISED = ("unknown", "too short")
+UNRECOGNISED = ("unknown", "uncertain", "too short")
 
 
 def walker_labels(result: IdentifyResult) -> dict[int, list[tuple[np.ndarray, str, bool]]]:

@@ -32,7 +32,9 @@ from gaitpipe.errors import (
     InputError,
     NoPersonError,
 )
+from gaitpipe.quality import judge, measure
 from gaitpipe.results import (
+    DecisionMargin,
     DecisionThreshold,
     EnrolResult,
     IdentifyResult,
@@ -54,9 +56,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from gaitpipe.types import SilhouetteSequence
 
 #: Fewest usable silhouettes to enrol a walker: about one gait cycle at 25 fps. A template from
-#: fewer frames misses part of the cycle and matches poorly.
+#: fewer frames misses part of the cycle and matches poorly (:data:`gaitpipe.quality.MIN_FRAMES`).
 MIN_ENROL_FRAMES = 20
-#: Fewest usable silhouettes for a walker to be identified (shorter tracks are skipped).
+#: Fewest usable silhouettes for a walker to be compared with the gallery at all; shorter tracks
+#: are reported as ``uncertain`` (too short) without matches. A name needs more: the quality
+#: checks of :mod:`gaitpipe.quality` (at least :data:`gaitpipe.quality.MIN_FRAMES`).
 MIN_IDENTIFY_FRAMES = 10
 #: Tracks with fewer surviving frames than this are ignored altogether (OpenGait's own limit).
 MIN_TRACK_FRAMES = 5
@@ -186,6 +190,15 @@ class Pipeline:
         return float(t) if t is not None else DEFAULT_THRESHOLD
 
     @property
+    def margin(self) -> DecisionMargin:
+        """How far a named identity must score above the next: the weights' calibrated ``open_set.margin``,
+        else :data:`gallery.DEFAULT_MARGIN`."""
+        from gaitpipe.gallery import DEFAULT_MARGIN
+
+        m = (self.meta.get("open_set") or {}).get("margin")
+        return DecisionMargin(float(m), "calibrated") if m is not None else DecisionMargin(DEFAULT_MARGIN, "default")
+
+    @property
     def threshold_source(self) -> DecisionThreshold:
         """:attr:`threshold` with where it comes from (calibrated on which data, or a default)."""
         from gaitpipe.hub import WeightsInfo
@@ -261,6 +274,7 @@ class Pipeline:
                 continue
             emb = (sums[si] / counts[si]).astype(np.float32)
             fi = np.asarray(seq.frame_indices, np.int64)
+            checks = judge(measure(fi, seq.dropped, seq.frames))
             walkers.append(
                 WalkerEmbedding(
                     track_id=int(seq.track_id),
@@ -274,6 +288,7 @@ class Pipeline:
                     frame_indices=fi,
                     boxes=np.asarray(seq.boxes, np.float32),
                     dropped=dict(seq.dropped),
+                    checks=checks,
                 )
             )
         return walkers
@@ -315,8 +330,12 @@ class Pipeline:
     ) -> EnrolResult:
         """Enrol the main walker of ``video`` (longest usable track, or ``track``) as ``identity``.
 
-        Refused (:class:`NoPersonError` / :class:`InputError`) when there is no usable walker or it
-        has fewer than ``min_frames`` silhouettes; duplicates follow :meth:`Gallery.enroll`.
+        Refused (:class:`NoPersonError` / :class:`InputError`) when there is no usable walker, and
+        (:class:`InputError` with remedy ``force``) when it fails the quality checks of
+        :mod:`gaitpipe.quality` with ``min_frames`` as the shortest track (too short, border-cut,
+        fragmented, inconsistent silhouettes) unless ``force``; duplicates follow
+        :meth:`Gallery.enroll`. The enrolment's ``extra["checks"]`` records the checks (and
+        whether they were overridden).
         """
         from gaitpipe.gallery import Gallery, check_identity, resolve_gallery_path
         from gaitpipe.gallery.gallery import check_location
@@ -345,10 +364,19 @@ class Pipeline:
                         + ", ".join(f"{w.track_id} ({w.frames} frames)" for w in walkers)
                     )
                 chosen = found[0]
-            if chosen.frames < min_frames:
+            checks = judge(chosen.checks.stats, min_frames=min_frames) if chosen.checks.stats else chosen.checks
+            if not checks.ok and not force:
+                short = chosen.frames < min_frames
                 raise InputError(
-                    f"walker (track {chosen.track_id}) in {video} has only {chosen.frames} usable "
-                    f"silhouettes; at least {min_frames} are needed to enrol (about one gait cycle)"
+                    f"walker (track {chosen.track_id}) in {video} "
+                    + (
+                        f"has only {chosen.frames} usable silhouettes; at least {min_frames} are needed to enrol "
+                        "(about one gait cycle)"
+                        if short and len(checks.reasons) == 1
+                        else "is too poorly seen to enrol: " + "; ".join(checks.reasons)
+                    )
+                    + "; enrolling it anyway with force stores a template that may match poorly",
+                    remedy="force",
                 )
             if g is None:  # created only now, so a refused video leaves no empty gallery behind
                 g = Gallery.open(where, create=True, encoder=self.fingerprint)
@@ -364,6 +392,7 @@ class Pipeline:
                 frames=chosen.frames,
                 quality=chosen.quality,
                 extra={
+                    "checks": checks.to_dict() | {"forced": not checks.ok},
                     "windows": chosen.windows,
                     "dropped": chosen.dropped,
                     "weights": self.meta.get("path"),
@@ -390,13 +419,19 @@ class Pipeline:
         gallery: str | Path | Gallery | None = None,
         top_k: int = 5,
         threshold: float | None = None,
+        margin: float | None = None,
         render: str | Path | None = None,
         min_frames: int = MIN_IDENTIFY_FRAMES,
     ) -> IdentifyResult:
-        """Rank gallery identities for every walker of ``clip``; ``unknown`` below ``threshold``.
+        """Rank gallery identities for every walker of ``clip`` and decide who each one is.
 
-        ``threshold`` None: the weights' calibrated ``open_set.threshold`` (or the documented
-        default). ``render``: also write the clip with boxes, track ids and names (mp4v).
+        A walker is named only when its track passes the quality checks (:mod:`gaitpipe.quality`;
+        else ``uncertain``, with the reasons) and its best identity (max over that identity's
+        enrolments) scores at least ``threshold`` and at least ``margin`` above the next
+        identity (else ``unknown``, with the candidates). ``threshold``/``margin`` None: the
+        weights' calibrated ``open_set`` values (or the documented defaults). Tracks with fewer
+        than ``min_frames`` silhouettes are not compared (``skipped``: ``uncertain``, too short).
+        ``render``: also write the clip with boxes, track ids and names (mp4v).
         """
         from gaitpipe.gallery import Gallery
 
@@ -407,13 +442,20 @@ class Pipeline:
             if len(g) == 0:
                 raise GalleryError(f"gallery {g.path} is empty; enrol someone first")
             source = self.threshold_source if threshold is None else DecisionThreshold(float(threshold), "given")
+            used_margin = self.margin if margin is None else DecisionMargin(_check_margin(margin), "given")
             analysed = self.analyse(clip)
             walkers = sorted(analysed.walkers, key=lambda w: (w.frame_start, w.track_id))
             usable = [w for w in walkers if w.frames >= min_frames]
             if not usable:
                 analysed.rejected_frames = sorted([w.frames for w in walkers] + analysed.rejected_frames, reverse=True)
                 _raise_no_walker(clip, analysed, min_frames)
-            results = g.identify(np.stack([w.embedding for w in usable]), top_k=top_k, threshold=source.value)
+            results = g.identify(
+                np.stack([w.embedding for w in usable]),
+                top_k=top_k,
+                threshold=source.value,
+                margin=used_margin.value,
+                reasons=[w.checks.reasons for w in usable],
+            )
             out = IdentifyResult(
                 str(clip),
                 source.value,
@@ -421,6 +463,7 @@ class Pipeline:
                 [w for w in walkers if w.frames < min_frames],
                 rotation=analysed.rotation,
                 threshold_source=source,
+                margin=used_margin,
             )
         finally:
             if not isinstance(gallery, Gallery):
@@ -440,6 +483,18 @@ def _raise_no_walker(video: str | Path, analysed: VideoEmbeddings, min_frames: i
             f"at least {min_frames} are needed (the clip is too short or the person mostly out of view)"
         )
     raise NoPersonError(f"no person found walking in {video}")
+
+
+def _check_margin(margin: float) -> float:
+    """A margin is a difference of two cosine similarities: 0..2 (0 turns the margin rule off)."""
+    import math
+
+    from gaitpipe.errors import SettingError
+
+    m = float(margin)
+    if not (math.isfinite(m) and 0.0 <= m <= 2.0):
+        raise SettingError(f"margin must be a score difference between 0 and 2, got {margin}", "margin")
+    return m
 
 
 def _check_video(path: str | Path) -> Path:

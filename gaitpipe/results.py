@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gaitpipe.quality import TrackQuality
+
 if TYPE_CHECKING:  # pragma: no cover
-    from gaitpipe.gallery import Enrolment, Identification
+    from gaitpipe.gallery import Enrolment, Identification, Match
     from gaitpipe.io.orientation import Rotation
     from gaitpipe.types import VideoInfo
 
@@ -46,6 +48,8 @@ class WalkerEmbedding:
     dropped: dict[str, int] = field(default_factory=dict)
     #: how the video's frames were turned before segmenting; ``boxes`` are in the turned frames
     rotation: Rotation | None = field(default=None, repr=False)
+    #: the track's quality checks (:func:`gaitpipe.quality.judge` at its default minimum length)
+    checks: TrackQuality = field(default_factory=TrackQuality)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class WalkerEmbedding:
             "quality": round(self.quality, 3),
             "windows": self.windows,
             "dropped": dict(self.dropped),
+            "checks": self.checks.to_dict(),
         }
 
 
@@ -79,18 +84,51 @@ class EnrolResult:
     rotation: Rotation | None = None  #: how the video's frames were turned, and why
 
 
+def _score(m: Match | None) -> dict[str, Any] | None:
+    return None if m is None else {"id": m.identity, "score": round(float(m.score), 6)}
+
+
 @dataclass
 class WalkerIdentification:
     walker: WalkerEmbedding
     result: Identification
 
     def to_dict(self) -> dict[str, Any]:
+        """``decision`` (a name, ``unknown`` or ``uncertain``), ``why`` (one line), ``best`` and
+        ``second`` (``{"id", "score"}`` or None: raw part-averaged cosine), ``candidates`` (the
+        identities within the margin when that made it ``unknown``), ``quality`` (score, reasons,
+        measurements) and the ranked ``matches``."""
+        r = self.result
         return {
             "track": self.walker.track_id,
             "frames": self.walker.frames,
-            "decision": self.result.decision,
-            "matches": [m.to_dict() for m in self.result.matches],
+            "decision": r.decision,
+            "why": r.why,
+            "best": _score(r.best),
+            "second": _score(r.second),
+            "candidates": list(r.candidates),
+            "quality": {
+                "score": round(self.walker.quality, 3),
+                "reasons": list(r.reasons),
+                "checks": self.walker.checks.to_dict()["stats"],
+            },
+            "matches": [m.to_dict() for m in r.matches],
         }
+
+
+@dataclass(frozen=True)
+class DecisionMargin:
+    """How far the best identity must score above the next one to be named, and where that comes from.
+
+    ``source``: ``given`` (by the caller), ``calibrated`` (``open_set.margin`` in the weights) or
+    ``default`` (:data:`gaitpipe.gallery.DEFAULT_MARGIN`).
+    """
+
+    value: float
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -139,26 +177,43 @@ class IdentifyResult:
     video: str
     threshold: float
     walkers: list[WalkerIdentification]
-    skipped: list[WalkerEmbedding] = field(default_factory=list)  #: tracks too short to identify
+    #: tracks too short to compare at all (below ``Pipeline.identify``'s ``min_frames``): reported
+    #: as ``uncertain`` ("too short"), with no matches
+    skipped: list[WalkerEmbedding] = field(default_factory=list)
     rendered: str | None = None
     rotation: Rotation | None = None  #: how the clip's frames were turned, and why
     threshold_source: DecisionThreshold | None = None  #: where ``threshold`` comes from
+    margin: DecisionMargin | None = None  #: the margin the decisions used, and where it comes from
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"video", "rotation", "threshold", "walkers": [{"track", "frames", "decision",
-        "matches"}]}`` (``rotation``: :meth:`Rotation.to_dict <gaitpipe.io.orientation.Rotation.to_dict>`,
-        or None; ``threshold``: :meth:`DecisionThreshold.to_dict`)."""
+        """The JSON form: ``{"video", "rotation", "threshold", "margin", "walkers": [...]}``.
+
+        ``rotation``: :meth:`Rotation.to_dict <gaitpipe.io.orientation.Rotation.to_dict>` or None;
+        ``threshold``: :meth:`DecisionThreshold.to_dict`; ``margin``: :meth:`DecisionMargin.to_dict`;
+        each walker: :meth:`WalkerIdentification.to_dict`, the skipped (too short) tracks among
+        them as ``uncertain`` with no matches, all in order of appearance.
+        """
+        from gaitpipe.gallery import Identification
+
         source = self.threshold_source or DecisionThreshold(self.threshold, "given")
+        margin = self.margin or DecisionMargin(0.0, "given")
+        everyone = list(self.walkers) + [
+            WalkerIdentification(w, Identification([], self.threshold, margin=margin.value, reasons=w.checks.reasons))
+            for w in self.skipped
+        ]
+        everyone.sort(key=lambda w: (w.walker.frame_start, w.walker.track_id))
         return {
             "video": self.video,
             "rotation": self.rotation.to_dict() if self.rotation is not None else None,
             "threshold": source.to_dict(),
-            "walkers": [w.to_dict() for w in self.walkers],
+            "margin": margin.to_dict(),
+            "walkers": [w.to_dict() for w in everyone],
         }
 
 
 __all__ = [
     "GOOD_FRAMES",
+    "DecisionMargin",
     "DecisionThreshold",
     "EnrolResult",
     "IdentifyResult",

@@ -268,13 +268,17 @@ def test_enrol_identify_json_and_render_plumbing(capsys, tmp_path, tiny_weights)
     code, out, err = cli(capsys, "identify", PROBE_CLIP, "--json", "--top-k", "3", "--render", render, *G)
     assert code == 0, err
     result = json.loads(out)  # exactly one JSON object on stdout
-    assert set(result) == {"video", "rotation", "threshold", "walkers"} and result["video"].endswith(PROBE_CLIP.name)
+    assert set(result) == {"video", "rotation", "threshold", "margin", "walkers"}
+    assert result["video"].endswith(PROBE_CLIP.name)
     assert result["threshold"]["value"] == 0.3 and result["threshold"]["source"] == "calibrated"
+    assert result["margin"] == {"value": 0.05, "source": "default"}  # the weights carry no margin
     assert result["rotation"]["degrees"] == 0 and result["rotation"]["decided_by"] == "auto"  # upright clip
     assert len(result["walkers"]) >= 1
     w = result["walkers"][0]
-    assert set(w) == {"track", "frames", "decision", "matches"}
+    assert set(w) == {"track", "frames", "decision", "why", "best", "second", "candidates", "quality", "matches"}
     assert w["matches"][0]["id"] == "001" and len(w["matches"]) == 1  # one identity enrolled (twice: max)
+    assert w["second"] is None and w["best"] == w["matches"][0]
+    assert w["quality"]["reasons"] == []  # a clean walk
     assert w["decision"] == ("001" if w["matches"][0]["score"] >= 0.3 else "unknown")  # threshold from the weights
     code, out, _ = cli(capsys, "identify", PROBE_CLIP, "--json", "--threshold", "1.0", *G)
     assert all(x["decision"] == "unknown" for x in json.loads(out)["walkers"])

@@ -96,7 +96,7 @@ def test_thread_tuner_keeps_the_fastest_and_probes_again():
     for _ in range(8):
         tuner.before_step()
         results.append(tuner.after_step(speed[tuner.current]))
-    assert [r for r in results if r][0]["threads"] == 2 and tuner.current == 2
+    assert next(r for r in results if r)["threads"] == 2 and tuner.current == 2
     assert thread_candidates(2) == [1, 2] and thread_candidates(1) == [1] and thread_candidates(16) == [4, 8, 16]
 
 
@@ -133,3 +133,21 @@ def test_training_is_the_same_with_workers_in_process_and_on_device_and_resumes_
     resumed = run("resumed", workers=2, resume=str(mid))
     for k, v in with_workers.items():
         assert torch.equal(v, resumed[k]), f"{k} differs after resuming with loader workers"
+
+
+def test_thread_tuner_gives_up_on_a_much_slower_count_and_backs_off():
+    now = [0.0]
+    tuner = ThreadTuner([1, 2], probe_steps=3, every_s=10.0, clock=lambda: now[0], set_threads=lambda n: None)
+    speed = {1: 1.0, 2: 8.0}  # what a busy 2-core CPU did to 2 threads
+    steps_at = {1: 0, 2: 0}
+    probes = []
+    while len(probes) < 3:
+        tuner.before_step()
+        steps_at[tuner.current] += 1
+        if result := tuner.after_step(speed[tuner.current]):
+            probes.append((now[0], result))
+        now[0] += 1.0
+    assert all(r["threads"] == 1 for _, r in probes)
+    assert steps_at[2] == 3  # one warm-up step per probe, none of its timed steps
+    # each confirming probe doubles the wait before the next one: 10 s, 20 s, 40 s
+    assert tuner.every_s == 40.0 and probes[2][0] - probes[1][0] > 20.0 > probes[1][0] - probes[0][0]

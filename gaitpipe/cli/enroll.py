@@ -64,7 +64,12 @@ def enroll(
     device: Optional[str] = opt.device_option(),
     stride: int = opt.STRIDE,
     rotate: str = opt.ROTATE,
-    force: bool = typer.Option(False, "--force", help="Add the walk even if this video+track is already enrolled."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Add the walk even if this video+track is already enrolled, or its track fails the quality "
+        "checks (too short, border-cut, fragmented, inconsistent silhouettes).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the enrolment as one JSON object."),
 ) -> None:
     """Enrol the main walker of VIDEO in the gallery under --id."""
@@ -89,6 +94,9 @@ def enroll(
         f"  track {w.track_id}: frames {w.frame_start}-{w.frame_end}, {w.frames} silhouettes used, "
         f"quality {w.quality:.2f}" + (f", dropped {w.dropped}" if w.dropped else "")
     )
+    checks = (e.extra or {}).get("checks") or {}
+    if checks.get("forced"):
+        typer.echo(f"  enrolled despite: {'; '.join(checks.get('reasons') or [])} (--force)")
     if res.other_tracks:
         typer.echo(f"  other usable tracks not enrolled: {', '.join(map(str, res.other_tracks))} (use --track)")
     _echo_rotation(res.rotation)
@@ -99,6 +107,7 @@ def identify(
     clip: Path = typer.Argument(..., help="Video in which to identify every walker."),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Identities listed per walker."),
     threshold: Optional[float] = opt.THRESHOLD,
+    margin: Optional[float] = opt.MARGIN,
     gallery: Optional[Path] = opt.GALLERY,
     weights: Optional[str] = opt.WEIGHTS,
     segmenter: SegmenterChoice = opt.segmenter_option(),
@@ -113,20 +122,33 @@ def identify(
         None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."
     ),
 ) -> None:
-    """Rank the gallery's identities for every walker in CLIP ('unknown' below the threshold)."""
+    """Name every walker in CLIP: a name, 'unknown' (below the threshold, or too close to a second
+    identity) or 'uncertain' (the track is too poorly seen to name anyone), with why."""
     pipe = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background, trust, rotate)
-    res = pipe.identify(clip, gallery=gallery, top_k=top_k, threshold=threshold, render=render)
+    res = pipe.identify(clip, gallery=gallery, top_k=top_k, threshold=threshold, margin=margin, render=render)
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return
-    typer.echo(f"{res.video}: {len(res.walkers)} walker(s), threshold {res.threshold:.3f}")
+    margin_used = f", margin {res.margin.value:.3f} ({res.margin.source})" if res.margin is not None else ""
+    source = f" ({res.threshold_source.source})" if res.threshold_source is not None else ""
+    typer.echo(
+        f"{res.video}: {len(res.walkers) + len(res.skipped)} walker(s), threshold {res.threshold:.3f}{source}"
+        + margin_used
+    )
     if res.threshold_source is not None and res.threshold_source.note:
         typer.echo(f"note: {res.threshold_source.note}", err=True)
     _echo_rotation(res.rotation)
     for w in res.walkers:
-        ranked = ", ".join(f"{m.identity} {m.score:.3f}" for m in w.result.matches)
-        typer.echo(f"  track {w.walker.track_id} ({w.walker.frames} frames): {w.result.decision}   [{ranked}]")
-    for w in res.skipped:
-        typer.echo(f"  track {w.track_id} ({w.frames} frames): skipped, too short")
+        r = w.result
+        ranked = ", ".join(f"{m.identity} {m.score:.3f}" for m in r.matches)
+        typer.echo(f"  track {w.walker.track_id} ({w.walker.frames} frames): {r.decision}   [{ranked}]")
+        second = f", second {r.second.identity} {r.second.score:.3f}" if r.second is not None else ""
+        best = f"best {r.best.identity} {r.best.score:.3f}{second}; " if r.best is not None else ""
+        typer.echo(f"      {best}{r.why}, quality {w.walker.quality:.2f}")
+        if r.candidates:
+            typer.echo(f"      candidates: {', '.join(r.candidates)}")
+    for s in res.skipped:
+        why = "; ".join(s.checks.reasons)
+        typer.echo(f"  track {s.track_id} ({s.frames} frames): uncertain   (not compared: {why})")
     if res.rendered:
         typer.echo(f"rendered {res.rendered}")

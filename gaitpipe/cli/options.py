@@ -106,6 +106,13 @@ def _check_threshold(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _check_margin(value: Optional[float]) -> Optional[float]:
+    """A margin is a difference of two cosine similarities: 0..2 (0 turns the rule off); NaN is meaningless."""
+    if value is not None and not (math.isfinite(value) and 0.0 <= value <= 2.0):
+        raise typer.BadParameter(f"must be a score difference between 0 and 2, got {value}")
+    return value
+
+
 def _check_rotate(value: str) -> str:
     """Validate ``--rotate`` before any work starts (one clear line for ``--rotate 45``)."""
     from gaitpipe.io.orientation import check_rotate
@@ -147,6 +154,13 @@ THRESHOLD = typer.Option(
     callback=_check_threshold,
     help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).",
 )
+MARGIN = typer.Option(
+    None,
+    "--margin",
+    callback=_check_margin,
+    help="How far (0..2) the best identity must score above the next one to be named; closer is "
+    "'unknown' with both listed (default: from the weights, else 0.05).",
+)
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
 ROTATE = typer.Option(
     "auto",
@@ -161,6 +175,7 @@ __all__ = [
     "BACKGROUND",
     "GALLERY",
     "JSON",
+    "MARGIN",
     "ROTATE",
     "SEG_WEIGHTS",
     "STRIDE",

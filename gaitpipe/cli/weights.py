@@ -257,6 +257,13 @@ def calibrate_command(
         + ", ".join(f"{v * 100:.1f}% at FAR {k}" for k, v in os_["tar_at_far"].items())
         + f" ({os_['genuine_pairs']} genuine / {os_['impostor_pairs']} impostor pairs)"
     )
+    if os_.get("margin") is not None:
+        eff = os_.get("margin_effect") or {}
+        typer.echo(
+            f"margin: {os_['margin']:.4f} (probes named wrongly: {eff.get('wrong_above_threshold')} at the threshold "
+            f"alone, {eff.get('wrong_named')} with the margin, of {eff.get('probes')}; rightly named probes "
+            f"turned unknown: {100 * float(eff.get('right_lost') or 0):.1f}%)"
+        )
     if not dry_run:
         typer.echo(f"written into {out['weights']}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -92,9 +92,7 @@ class TrainSamples(Dataset):
 
     def __getitems__(self, batch: list[int]) -> TrainBatch:
         d = self.dataset
-        frames = [
-            cut_columns(d.source.load(d.indices[i], idx, kind=d.kind)) for i, idx in zip(batch, self.plan(batch))
-        ]
+        frames = [cut_columns(d.source.load(d.indices[i], idx, kind=d.kind)) for i, idx in zip(batch, self.plan(batch))]
         index = np.asarray(batch, dtype=np.int64)
         return TrainBatch(
             torch.from_numpy(np.stack(frames)),
@@ -104,7 +102,7 @@ class TrainSamples(Dataset):
         )
 
 
-def identity_collate(batch: TrainBatch) -> TrainBatch:
+def identity_collate(batch: Any) -> Any:
     """``collate_fn`` for :class:`TrainSamples`: ``__getitems__`` already returns the batch."""
     return batch
 

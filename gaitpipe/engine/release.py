@@ -33,7 +33,11 @@ def calibrate_weights(
     """Validate ``weights`` on ``subjects`` of ``data`` (CASIA-B protocol) and calibrate "unknown".
 
     Scores are the gallery's scores (part-averaged cosine of ``flatten_for_search`` vectors) over
-    every pair of validation sequences (all conditions and views). Returns what was written.
+    every pair of validation sequences (all conditions and views). ``open_set.threshold`` keeps
+    ``target_far`` of impostor pairs; ``open_set.margin`` (best minus second identity score
+    needed for a name) keeps ``target_far`` of leave-one-out probes from being named as a wrong
+    identity that cleared the threshold (:func:`gaitpipe.metrics.open_set.margin_at_far`, with
+    its effect in ``open_set.margin_effect``). Returns what was written.
     """
     from gaitpipe.engine.evaluator import evaluate_embeddings, evaluate_weights_embeddings
     from gaitpipe.metrics.evaluation import headline

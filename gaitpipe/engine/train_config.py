@@ -60,7 +60,8 @@ class TrainConfig:
         None, help="CPU threads for torch (default: chosen by timing steps, from 1 to one per core)."
     )
     workers: int | None = setting(
-        None, help="Background data-loading processes (default: 1 per 4 CPU cores, 1-4; 0: load in the training process)."
+        None,
+        help="Background data-loading processes (default: 1 per 4 CPU cores, 1-4; 0: load in the training process).",
     )
     data_on_device: bool = setting(
         False, help="Hold the pack on the training device (GPU) and draw batches there, with no loader processes."

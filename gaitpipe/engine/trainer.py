@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,11 +65,10 @@ class Trainer:
         from gaitpipe.data.sampler import PKSampler
         from gaitpipe.data.sources import input_kind_for, open_source
         from gaitpipe.data.splits import load_split, parse_id_range
+        from gaitpipe.engine.threads import ThreadTuner
         from gaitpipe.losses import build_loss
         from gaitpipe.models.checkpoint import load_checkpoint
         from gaitpipe.models.registry import create_model
-
-        from gaitpipe.engine.threads import ThreadTuner
 
         c = self.config = config
         c.check()
@@ -80,6 +79,8 @@ class Trainer:
         # CPU threads: as asked, else chosen by timing steps (see ThreadTuner: a shared CPU can be
         # faster on fewer threads than cores).
         self.thread_tuner = None
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # training shapes are fixed: choose kernels once
         if self.device.type == "cpu" and not c.threads and torch.get_num_threads() > 1:
             self.thread_tuner = ThreadTuner(thread_candidates(torch.get_num_threads()))
         self.stopped_early = False
@@ -313,7 +314,7 @@ class Trainer:
         self.model.train()
         return rec
 
-    def batches(self) -> Iterator[TrainBatch]:
+    def batches(self) -> Generator[TrainBatch, None, None]:
         """The run's batches from the sampler's position on, on the training device: gathered from
         the pack on the device, or loaded by a DataLoader (``workers`` background processes)."""
         from gaitpipe.data.loader import train_loader
@@ -326,9 +327,15 @@ class Trainer:
         for batch in loader:
             yield batch.to(self.device, non_blocking=cuda)
 
-    def train_step(self, batch: TrainBatch | None = None) -> tuple[float, dict[str, float]]:
-        """One optimisation step on ``batch`` (default: the sampler's next batch, loaded here)."""
+    def train_step(self, batch: TrainBatch | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """One optimisation step on ``batch`` (default: the sampler's next batch, loaded here).
+
+        Returns the loss and the losses' logged parts as detached tensors: nothing here waits for
+        the GPU, so it can queue the next step while this one runs; :meth:`fit` reads them when
+        it logs (and stops there if the loss became NaN or infinite).
+        """
         from gaitpipe.data.loader import to_model_input
+        from gaitpipe.losses import deferred_values
 
         if batch is None:
             batch = self.samples.__getitems__(self.sampler.next_batch()).to(self.device)
@@ -336,17 +343,15 @@ class Trainer:
         y = batch.labels
         index = batch.indices.numpy()
         extra = {"conditions": self._conditions[index].tolist(), "views": self._views[index].tolist()}
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp), deferred_values():
             output = self.model(x)
             loss, parts = self.criterion(output, y, extra)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)}; lower lr or turn amp off")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return float(loss.detach()), parts
+        return loss.detach(), parts
 
     def fit(self) -> TrainResult:
         c = self.config
@@ -358,12 +363,41 @@ class Trainer:
             rec = self.validate(0)
             progress_write(f"iter 0 (untrained) validation: {_fmt_metrics(rec['metrics'])}")
         it = self.start_iter
-        last_loss = None
-        window: list[float] = []
+        last_loss: float | None = None
+        window: list[torch.Tensor] = []  # losses since the last log line, still on the device
+        parts: dict[str, Any] = {}
         bar = progress(c.iters, f"train {preset}", unit="it", enabled=c.progress, initial=it, leave=True)
+        t_last = time.perf_counter()
+
+        def flush() -> None:
+            """Log the window's mean loss (the one wait for the device per log line)."""
+            nonlocal window, t_last, last_loss
+            if not window:
+                return
+            losses = torch.stack(window).float().cpu()
+            if not bool(torch.isfinite(losses).all()):
+                bad = float(losses[~torch.isfinite(losses)][0])
+                raise FloatingPointError(f"loss became {bad} before iteration {it}; lower lr or turn amp off")
+            last_loss = float(losses[-1])
+            now = time.perf_counter()
+            rate = len(window) / max(now - t_last, 1e-9)
+            bar.set_postfix_str(f"loss={float(losses.mean()):.3f}, seq_s={rate * self.p * self.k:.1f}")
+            self._log(
+                {
+                    "type": "train",
+                    "iter": it,
+                    "loss": float(losses.mean()),
+                    **{k: float(v) for k, v in parts.items() if k != "loss"},
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "elapsed_s": round(self.elapsed, 2),
+                    "it_per_s": round(rate, 3),
+                }
+            )
+            window, t_last = [], now
+
         self.sampler.position = it
         batches = self.batches()
-        t_last = t_start = time.perf_counter()
+        t_start = time.perf_counter()
         self.stopped_early = False
         try:
             while it < c.iters:
@@ -377,37 +411,27 @@ class Trainer:
                 batch = next(batches)  # waits for the loader only when it fell behind
                 if batch.number != it:  # the exact-resume contract: batch i is step i
                     raise RuntimeError(f"loader delivered batch {batch.number} at iteration {it}")
-                last_loss, parts = self.train_step(batch)
+                loss, parts = self.train_step(batch)
                 it += 1
-                dt = time.perf_counter() - t0
+                window.append(loss)
+                bar.update(1)
+                if it % c.log_every == 0 or it == c.iters:
+                    flush()
+                dt = time.perf_counter() - t0  # training time: the step, and on a GPU its wait at log lines
                 self.elapsed += dt
                 if self.thread_tuner is not None and (probe := self.thread_tuner.after_step(dt)):
                     self._log({"type": "threads", "iter": it, **probe})
-                window.append(last_loss)
-                bar.update(1)
-                if it % c.log_every == 0 or it == c.iters:
-                    now = time.perf_counter()
-                    bar.set_postfix_str(
-                        f"loss={np.mean(window):.3f}, seq_s={len(window) * self.p * self.k / max(now - t_last, 1e-9):.1f}"
-                    )
-                    self._log(
-                        {
-                            "type": "train",
-                            "iter": it,
-                            "loss": float(np.mean(window)),
-                            **{k: v for k, v in parts.items() if k != "loss"},
-                            "lr": self.optimizer.param_groups[0]["lr"],
-                            "elapsed_s": round(self.elapsed, 2),
-                            "it_per_s": round(len(window) / max(now - t_last, 1e-9), 3),
-                        }
-                    )
-                    window, t_last = [], now
                 if self.val_set is not None and it % c.val_every == 0 and it < c.iters:
+                    flush()
                     rec = self.validate(it)
                     progress_write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
+                    t_last = time.perf_counter()
                 if save_every and it % save_every == 0 and it < c.iters:
+                    flush()
                     self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
                     self.plot()
+                    t_last = time.perf_counter()
+            flush()  # a time limit can stop the run between log lines
         except KeyboardInterrupt:
             batches.close()
             bar.close()
@@ -419,6 +443,8 @@ class Trainer:
             batches.close()  # stops the loader's workers (a time limit leaves batches unread)
         bar.close()
         if self.val_set is not None and (not self.validations or self.validations[-1]["iter"] != it):
+            if it > self.start_iter:  # the training is kept even if the validation fails
+                self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)
             rec = self.validate(it)
             progress_write(f"iter {it} validation: {_fmt_metrics(rec['metrics'])}")
         self.save(ckpt_dir / f"{preset}-iter{it:06d}.pt", it, last_loss)

@@ -15,7 +15,10 @@ from gaitpipe.gallery.gallery import Gallery, check_identity
 from gaitpipe.gallery.index import flatten_parts
 from gaitpipe.gallery.paths import ENV_VAR, default_gallery_path, resolve_gallery_path
 from gaitpipe.gallery.results import (
+    DEFAULT_MARGIN,
     DEFAULT_THRESHOLD,
+    UNCERTAIN,
+    UNKNOWN,
     Identification,
     IdentitySummary,
     Match,
@@ -23,8 +26,11 @@ from gaitpipe.gallery.results import (
 from gaitpipe.gallery.store import Enrolment
 
 __all__ = [
+    "DEFAULT_MARGIN",
     "DEFAULT_THRESHOLD",
     "ENV_VAR",
+    "UNCERTAIN",
+    "UNKNOWN",
     "Enrolment",
     "Gallery",
     "GalleryError",

@@ -10,6 +10,14 @@ from gaitpipe.gallery.store import Enrolment
 #: Used when the weights carry no calibrated ``open_set.threshold``: part-averaged cosine
 #: similarity below which a walker is reported as ``unknown``; calibrated weights carry their own.
 DEFAULT_THRESHOLD = 0.5
+#: Used when the weights carry no calibrated ``open_set.margin``: how far the best identity must
+#: score above the next one to be named. Two identities within this of each other are both
+#: plausible, and naming either would be a coin toss (``unknown``, both listed as candidates).
+DEFAULT_MARGIN = 0.05
+#: The decision for a walker whose track is not good enough to name anyone from (see
+#: :mod:`gaitpipe.quality`); ``unknown`` means a good track that matches nobody (well enough).
+UNCERTAIN = "uncertain"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -26,15 +34,60 @@ class Match:
 
 @dataclass
 class Identification:
-    """Open-set answer for one probe: ranked matches and the decision (a name or ``unknown``)."""
+    """Open-set answer for one probe: ranked matches and the decision (a name, ``unknown`` or ``uncertain``).
+
+    The rules, in order:
+
+    1. ``uncertain`` when ``reasons`` (the track's quality problems) is not empty: never a name;
+    2. ``unknown`` when the best identity scores below ``threshold``;
+    3. ``unknown`` when the next identity scores within ``margin`` of the best (``candidates``
+       lists every identity within ``margin`` of the best);
+    4. otherwise the best identity's name.
+
+    ``second`` is the runner-up identity even when ``matches`` was cut to fewer entries.
+    """
 
     matches: list[Match]
     threshold: float
-    decision: str = "unknown"
+    decision: str = UNKNOWN
+    margin: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    second: Match | None = None
+    #: identities the decision hesitated between (rule 3), best first; empty otherwise
+    candidates: list[str] = field(default_factory=list)
+    #: one line: why this decision
+    why: str = ""
 
     def __post_init__(self) -> None:
-        if self.matches and self.matches[0].score >= self.threshold:
-            self.decision = self.matches[0].identity
+        if self.second is None and len(self.matches) > 1:
+            self.second = self.matches[1]
+        best = self.matches[0] if self.matches else None
+        self.candidates = []
+        if self.reasons:
+            self.decision = UNCERTAIN
+            self.why = "track quality: " + "; ".join(self.reasons)
+        elif best is None:
+            self.decision, self.why = UNKNOWN, "the gallery is empty"
+        elif best.score < self.threshold:
+            self.decision = UNKNOWN
+            self.why = f"best score {best.score:.3f} ({best.identity}) is below the threshold {self.threshold:.3f}"
+        elif self.second is not None and best.score - self.second.score < self.margin:
+            self.decision = UNKNOWN
+            near = [m for m in (*self.matches, self.second) if best.score - m.score < self.margin]
+            self.candidates = list(dict.fromkeys(m.identity for m in near))
+            self.why = (
+                f"{best.identity} {best.score:.3f} and {self.second.identity} {self.second.score:.3f} are within "
+                f"the margin {self.margin:.3f} of each other"
+            )
+        else:
+            self.decision = best.identity
+            gap = "" if self.second is None else f", {best.score - self.second.score:.3f} above {self.second.identity}"
+            self.why = f"score {best.score:.3f} clears the threshold {self.threshold:.3f}{gap}"
+            self.why += f" (margin {self.margin:.3f})"
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
 
 
 @dataclass

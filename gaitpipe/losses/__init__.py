@@ -1,7 +1,7 @@
 """Training losses. ``build_loss(model)`` builds the combination its architecture's spec names.
 
 Every loss is called as ``loss(output: EncoderOutput, labels, batch) -> (total, parts)`` where
-``parts`` maps names to floats for logging.
+``parts`` maps names to floats for logging (detached tensors inside ``deferred_values()``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from torch import nn
 
 from gaitpipe.losses.ce import PartCrossEntropy
 from gaitpipe.losses.triplet import TripletLoss, part_distances
+from gaitpipe.losses.values import LogValue, as_floats, deferred_values, log_value
 
 if TYPE_CHECKING:
     from gaitpipe.models.base import GaitEncoder
@@ -35,7 +36,9 @@ class SilhouetteLoss(nn.Module):
         self.ce = PartCrossEntropy(scale, label_smoothing)
         self.triplet_weight, self.ce_weight = triplet_weight, ce_weight
 
-    def forward(self, output, labels: torch.Tensor, batch: dict | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, output, labels: torch.Tensor, batch: dict | None = None
+    ) -> tuple[torch.Tensor, dict[str, LogValue]]:
         # Architectures may expose a dedicated metric-learning feature; default: the retrieval embedding.
         feats = output.extras.get("triplet_features", output.embeddings)
         total, parts = self.triplet(feats, labels)
@@ -44,7 +47,7 @@ class SilhouetteLoss(nn.Module):
             ce, ce_parts = self.ce(output.logits, labels)
             total = total + self.ce_weight * ce
             parts.update(ce_parts)
-        parts["loss"] = float(total.detach())
+        parts["loss"] = log_value(total)
         return total, parts
 
 
@@ -58,4 +61,14 @@ def build_loss(model: GaitEncoder, **options: Any) -> nn.Module:
     return SilhouetteLoss(**options)
 
 
-__all__ = ["PartCrossEntropy", "SilhouetteLoss", "TripletLoss", "build_loss", "part_distances"]
+__all__ = [
+    "LogValue",
+    "PartCrossEntropy",
+    "SilhouetteLoss",
+    "TripletLoss",
+    "as_floats",
+    "build_loss",
+    "deferred_values",
+    "log_value",
+    "part_distances",
+]

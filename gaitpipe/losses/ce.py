@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaitpipe.losses.values import LogValue, log_value
+
 
 class PartCrossEntropy(nn.Module):
     def __init__(self, scale: float = 16.0, label_smoothing: float = 0.1) -> None:
@@ -17,10 +19,10 @@ class PartCrossEntropy(nn.Module):
         self.scale = scale
         self.label_smoothing = label_smoothing
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, LogValue]]:
         n, p, c = logits.shape
         flat = logits.float().reshape(n * p, c) * self.scale
         target = labels.view(n, 1).expand(n, p).reshape(-1)
         loss = F.cross_entropy(flat, target, label_smoothing=self.label_smoothing)
         acc = (flat.argmax(-1) == target).float().mean()
-        return loss, {"ce": float(loss.detach()), "accuracy": float(acc.detach())}
+        return loss, {"ce": log_value(loss), "accuracy": log_value(acc)}

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaitpipe.losses.values import LogValue, log_value
 from gaitpipe.models.base import EncoderOutput
 
 _NEEDED = ("step_logits", "pose_mean", "lengths")
@@ -114,32 +115,32 @@ class GaitNetLoss(nn.Module):
 
     def forward(
         self, output: EncoderOutput, labels: torch.Tensor, batch: dict | None = None
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, LogValue]]:
         extras = output.extras
         missing = [k for k in _NEEDED if k not in extras]
         if missing:
             raise ValueError(f"GaitNetLoss needs a GaitNet output; extras lack {missing}")
         labels = labels.to(extras["step_logits"].device).long()
         batch = batch or {}
-        parts: dict[str, float] = {}
+        parts: dict[str, LogValue] = {}
 
         identity = incremental_identity_loss(extras["step_logits"], labels, extras["lengths"], self.label_smoothing)
         total = self.identity_weight * identity
-        parts["identity"] = float(identity.detach())
+        parts["identity"] = log_value(identity)
 
         if "reconstruction" in extras:
             recon = cross_reconstruction_loss(extras["reconstruction"], extras["reconstruction_target"])
             total = total + self.recon_weight * recon
-            parts["recon"] = float(recon.detach())
+            parts["recon"] = log_value(recon)
 
         similarity = gait_similarity_loss(
             extras["pose_mean"], labels, batch.get("conditions"), self.normalized_similarity
         )
         if similarity is not None:
             total = total + self.similarity_weight * similarity
-            parts["similarity"] = float(similarity.detach())
+            parts["similarity"] = log_value(similarity)
 
         if output.logits is not None:
-            parts["accuracy"] = float((output.logits[:, -1].argmax(-1) == labels).float().mean())
-        parts["total"] = float(total.detach())
+            parts["accuracy"] = log_value((output.logits[:, -1].argmax(-1) == labels).float().mean())
+        parts["total"] = log_value(total)
         return total, parts

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gaitpipe.losses.values import LogValue, log_value
+
 
 def part_distances(x: torch.Tensor) -> torch.Tensor:
     """``[n, P, D] -> [P, n, n]`` Euclidean distances per part (clamped before the sqrt)."""
@@ -27,7 +29,7 @@ class TripletLoss(nn.Module):
         self.margin = margin
         self.part_chunk = part_chunk  # bounds memory: the triplet tensor is [chunk, n, n, n]
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, LogValue]]:
         dist = part_distances(embeddings)  # [P, n, n]
         same = labels.view(-1, 1) == labels.view(1, -1)  # [n, n] (diagonal included)
         valid = (same.unsqueeze(2) & ~same.unsqueeze(1)).float()  # [a, p, n]
@@ -41,7 +43,7 @@ class TripletLoss(nn.Module):
         per_part = torch.where(num > 0, loss_sum / num.clamp_min(1.0), torch.zeros_like(loss_sum))
         total_triplets = valid.sum().clamp_min(1.0)
         return per_part.mean(), {
-            "triplet": float(per_part.mean().detach()),
-            "triplet_active": float((num.mean() / total_triplets).detach()),  # fraction of triplets still violated
-            "mean_dist": float(dist.mean().detach()),
+            "triplet": log_value(per_part.mean()),
+            "triplet_active": log_value(num.mean() / total_triplets),  # fraction of triplets still violated
+            "mean_dist": log_value(dist.mean()),
         }
