@@ -1,8 +1,8 @@
 """Fit the synthetic-template model of ``bench_gallery.py`` to real CASIA-B embeddings.
 
-Writes ``benchmarks/gallery_templates.npz``: fitted parameters only (a mean vector, a few dozen
-eigenvectors in float16, eigenvalue spectra, two scales), never an embedding of a real walk, so
-the benchmark runs without ``../shared/data``. Inputs are two ``gaitpipe evaluate
+Writes ``benchmarks/gallery_templates.npz`` (~0.5 MB): fitted parameters only (a mean vector, 33
+condition offsets and a few dozen eigenvectors in float16, eigenvalue spectra, four scalars),
+never an embedding of a real walk, so the benchmark runs without ``../shared/data``. Inputs are two ``gaitpipe evaluate
 --save-embeddings`` files:
 
     # the population: the shipped default weights on all 74 CASIA-B subjects of the pack
@@ -18,13 +18,21 @@ L2-normalised, / sqrt(P)): a template of identity ``i`` is ``normalise_parts(mea
 s_w w)`` with ``b_i ~ N(0, S_b)`` drawn once per identity and ``w ~ N(0, S_w)`` once per walk.
 
 * ``mean``: the shared component every gait template carries (the mean of the population);
+* condition offsets: one per walk condition (11 views x normal / bag / coat), shared by everyone
+  walking that way, drawn with their CASIA-B frequencies;
 * ``S_w``: the within-identity covariance (walks of one subject around its mean: the 11 views,
   bags, coats), its top eigenvectors kept, the rest of its real spectrum on random directions;
 * ``S_b``: the between-identity covariance of the population's subject means (74 subjects: rank
   73), its eigenvectors kept, its spectrum extended by a power law on random directions so that
   a gallery of 250k identities does not live in 73 dimensions;
+* per-walk and per-identity length scales (log-normal, fitted to the real spread of residual
+  lengths: a coat or a far view moves a walk further than a normal walk at 90 degrees);
 * ``s_b, s_w``: scales that make genuine and impostor cosines match those of the held-out run
   (strangers to the network: the population's subjects were trained on and are over-separated).
+
+What it does not reproduce: the real genuine cosines are more spread (std 0.17 against 0.10
+drawn; same-view walks of one person reach ~0.88), so real galleries have a clearer best match
+than these templates; the drawn ones are the harder case for an approximate index.
 
 Both covariances span all parts (the cross-part structure of real features: the parts of one
 walk move together) and the per-part normalisation is applied after drawing, as in the gallery.

@@ -151,3 +151,37 @@ def test_thread_tuner_gives_up_on_a_much_slower_count_and_backs_off():
     assert steps_at[2] == 3  # one warm-up step per probe, none of its timed steps
     # each confirming probe doubles the wait before the next one: 10 s, 20 s, 40 s
     assert tuner.every_s == 40.0 and probes[2][0] - probes[1][0] > 20.0 > probes[1][0] - probes[0][0]
+
+
+CHANNELS_LAST_STEP = """
+import sys, torch
+from gaitpipe.losses import build_loss
+from gaitpipe.models import create_model
+torch.set_num_threads(2)
+cases = [
+    ("gaitbase-small", {"channels": [8, 16, 16, 32]}),
+    ("gaitbase-small", {"channels": [4, 8, 8, 8]}),
+    ("dygait-small", {"channels": [8, 16, 16, 16]}),
+]
+for arch, overrides in cases:
+    for amp in (False, True):
+        model = create_model(arch, num_classes=4, embed_dim=8, **overrides).train().use_channels_last()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss, _ = build_loss(model)(model((torch.rand(8, 6, 64, 44) > 0.5).float()), torch.arange(4).repeat(2))
+        loss.backward()
+print("ok")
+"""
+
+
+def test_channels_last_backward_on_the_cpu_does_not_crash():
+    """An earlier torch's oneDNN backward segfaulted on 8-channel channels-last convolutions; the
+    trainer now uses channels-last on the CPU in fp32, so a torch that crashes again must show here
+    (in a subprocess: a segfault would take pytest down with it)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHANNELS_LAST_STEP], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "ok" in done.stdout, (
+        f"channels-last forward/backward failed (return code {done.returncode}; negative: killed by a signal, "
+        f"e.g. -11 = segfault): set channels_last=False on the CPU for this torch\n{done.stderr[-2000:]}"
+    )

@@ -40,9 +40,12 @@ class TrainConfig:
     device: str | None = setting(None, help="cpu, cuda, cuda:1 (default: CUDA when present).")
     amp: bool = setting(False, help="Mixed precision (fp16 + grad scaling on CUDA, bf16 on CPU).")
     amp_dtype: str | None = setting(None, help="fp16 or bf16.")
-    #: None = on for CUDA, off on the CPU (there torch 2.15's oneDNN backward crashed on 8-channel
-    #: convolutions, and bf16 gains only ~10 % from it).
-    channels_last: bool | None = setting(None, help="Channels-last conv weights (default: on for CUDA, off on CPU).")
+    #: None = on for CUDA, and on the CPU in fp32 (15-28 % faster there; under bf16 autocast no
+    #: faster, so off). An earlier torch's oneDNN backward crashed on 8-channel convolutions with it;
+    #: torch 2.14 does not (tests/test_train_loader.py runs that case in a subprocess).
+    channels_last: bool | None = setting(
+        None, help="Channels-last convolutions (default: on for CUDA, and for the CPU without --amp)."
+    )
     resume: str | None = setting(None, help="Checkpoint of an earlier run (its .state.pt must sit next to it).")
     out: str = setting("runs/train", help="Output folder for checkpoints, log and loss curve.")
     val_every: int = setting(0, help="Validate every N iterations, and before the first (0: never).")

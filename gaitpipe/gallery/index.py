@@ -17,20 +17,22 @@ Index kinds (``KINDS``):
   at (re)build time. Caution: templates that share a common component (as gait features do)
   make inner-product k-means put most vectors in a few lists (benchmarks/bench_gallery.py
   measured an imbalance factor of ~120 at 100k synthetic templates), so IVF then scans most
-  of the gallery anyway; that is why ``auto`` picks HNSW.
+  of the gallery anyway.
 * ``pq-rerank``: compressed search with exact re-ranking, for large galleries. Each vector is
   projected by PCA to :data:`PCA_DIM` dimensions (fitted on a sample of the gallery) and held
   twice in memory: as a 4-bit product-quantisation code (:data:`PCA_DIM`/2 sub-quantisers, 64
   bytes, scanned for *every* template with FAISS's SIMD "fast scan") and as an 8-bit scalar code
-  (:data:`PCA_DIM` bytes). A query scans all PQ codes, re-scores the best ``shortlist`` with the
-  8-bit codes, and the best ``rerank`` of those are scored exactly from the full templates in
-  SQLite (:func:`search` with ``fetch``), so the scores it returns are exact inner products, as
-  with ``flat``. Memory: ~330 bytes per template (0.33 GB per million) whatever the template
-  dimension; the full templates stay on disk. There is deliberately no inverted file: gait
-  templates are high-dimensional and their nearest neighbour is barely closer than the rest
-  (genuine cosine ~0.6, impostors ~0.34), so IVF needs to probe most lists to find it
-  (benchmarks/bench_gallery.py: nprobe 64 of 1,264 lists found the exact top-1 for 86% of the
-  queries), while one pass of fast scan over 1M codes costs a few milliseconds.
+  (:data:`PCA_DIM` bytes). A query scans all PQ codes, re-scores the best ``shortlist``
+  (:data:`PQ_SHORTLIST`) with the 8-bit codes, and the best ``rerank`` (:data:`PQ_RERANK_EXACT`,
+  or the k asked for if more) of those are scored exactly from the full templates read from
+  SQLite (:func:`search` with ``fetch``; their checksums are checked), so every score it returns
+  is the exact inner product that ``flat`` would return. Memory: ~330 bytes per template (0.33 GB
+  per million) whatever the template dimension; the full templates stay on disk, and a query reads
+  ``rerank`` of them (from the OS page cache when they are there). No inverted file: gait
+  templates are high-dimensional and the nearest one is barely closer than the rest (genuine
+  cosine ~0.6, impostors ~0.34), so IVF has to probe most lists to find it (on 100k templates
+  fitted to CASIA-B, nprobe 64 of 1,264 lists found the exact top-1 for 86% of the queries),
+  while one pass of fast scan over 1M codes costs ~2.5 ms. Measured in docs/benchmarks.md.
 * ``auto``: ``flat`` up to the gallery's auto threshold (:data:`APPROX_THRESHOLD` templates unless
   ``gallery rebuild --auto-threshold`` set another), ``pq-rerank`` above (exact search of 4096-d
   vectors costs ~16 kB of memory traffic per template per query, and 16 GB of memory at 1M).
@@ -65,7 +67,10 @@ PCA_DIM = 256
 #: pq-rerank: candidates of the PQ scan re-scored with the 8-bit codes.
 PQ_SHORTLIST = 1024
 #: pq-rerank: candidates of the 8-bit re-scoring scored exactly from the stored templates.
-PQ_RERANK_EXACT = 64
+PQ_RERANK_EXACT = 32
+#: pq-rerank: FAISS fast-scan kernel without query blocks, results in a reservoir (one query at a
+#: time with a k of hundreds: 2.4 ms instead of 5.1 ms over 1M codes, same results).
+FAST_SCAN_IMPLEM = 15
 #: pq-rerank: templates sampled to fit the PCA and train the quantisers.
 PQ_TRAIN_SAMPLE = 50_000
 #: A trained index is rebuilt (retrained), not extended, once the gallery holds this many times
@@ -246,6 +251,7 @@ def new_pq_rerank(params: IndexParams, sample: Callable[[], Iterable[np.ndarray]
         projected = np.tile(projected, (-(-16 // len(projected)), 1))
     coarse = faiss.IndexPQFastScan(d_out, m, 4, faiss.METRIC_L2)
     coarse.pq.cp.min_points_per_centroid = 1  # small galleries: few points per centroid is expected
+    coarse.implem = FAST_SCAN_IMPLEM
     fine = faiss.IndexScalarQuantizer(d_out, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
     refine = faiss.IndexRefine(coarse, fine)
     refine.train(np.ascontiguousarray(projected))
@@ -262,6 +268,12 @@ def configure(index: faiss.Index, params: IndexParams) -> None:
         inner.hnsw.efSearch = params.ef_search
     elif isinstance(inner, faiss.IndexIVF):
         inner.nprobe = min(params.nprobe, inner.nlist)
+    elif isinstance(inner, faiss.IndexPreTransform):
+        refine = faiss.downcast_index(inner.index)
+        if isinstance(refine, faiss.IndexRefine):
+            coarse = faiss.downcast_index(refine.base_index)
+            if isinstance(coarse, faiss.IndexFastScan):
+                coarse.implem = FAST_SCAN_IMPLEM
 
 
 def add(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray) -> None:
