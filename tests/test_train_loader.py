@@ -185,3 +185,23 @@ def test_channels_last_backward_on_the_cpu_does_not_crash():
         f"channels-last forward/backward failed (return code {done.returncode}; negative: killed by a signal, "
         f"e.g. -11 = segfault): set channels_last=False on the CPU for this torch\n{done.stderr[-2000:]}"
     )
+
+
+def test_thread_tuner_probes_again_when_the_load_changes():
+    now = [0.0]
+    tuner = ThreadTuner([1, 2], probe_steps=2, every_s=1000.0, clock=lambda: now[0], set_threads=lambda n: None)
+    speed = {1: 1.0, 2: 0.5}  # idle: 2 threads win
+    probes = []
+
+    def run(steps):
+        for _ in range(steps):
+            tuner.before_step()
+            if result := tuner.after_step(speed[tuner.current]):
+                probes.append(result)
+            now[0] += 1.0
+
+    run(10)
+    assert [p["threads"] for p in probes] == [2]
+    speed = {1: 1.0, 2: 4.0}  # other jobs started: 2 threads now 8x slower than before
+    run(3 + 6)  # three slow steps, then a probe long before every_s has passed
+    assert [p["threads"] for p in probes] == [2, 1] and tuner.current == 1

@@ -21,7 +21,9 @@ class ThreadTuner:
     step per switch), keep the fastest (median seconds per step), and probe again after
     ``every_s`` seconds, twice as long after each probe that confirms the choice (up to
     ``max_every_s``). A candidate whose step already takes ``give_up`` times the best median so far
-    is dropped from the probe at once (a shared CPU can make the wrong count 8x slower).
+    is dropped from the probe at once (a shared CPU can make the wrong count 8x slower), and
+    ``slow_steps`` steps in a row ``give_up`` times slower than the choice's median start a probe at
+    once (the load changed).
     Call :meth:`before_step` and :meth:`after_step` around each step."""
 
     def __init__(
@@ -32,6 +34,7 @@ class ThreadTuner:
         every_s: float = 300.0,
         max_every_s: float = 2400.0,
         give_up: float = 1.5,
+        slow_steps: int = 3,
         clock: Callable[[], float] = time.perf_counter,
         set_threads: Callable[[int], None] = torch.set_num_threads,
     ) -> None:
@@ -39,7 +42,9 @@ class ThreadTuner:
         if not self.candidates:
             raise ValueError("no thread count to try")
         self.probe_steps, self.base_every_s, self.max_every_s = probe_steps, every_s, max_every_s
-        self.every_s, self.give_up = every_s, give_up
+        self.every_s, self.give_up, self.slow_steps = every_s, give_up, slow_steps
+        self._reference: float | None = None  # the choice's median step time at its last probe
+        self._slow = 0
         self.clock, self.set_threads = clock, set_threads
         self.choice = self.candidates[-1]
         self.current = 0
@@ -73,6 +78,12 @@ class ThreadTuner:
         """Record a step's duration; returns the probe's result when a probe just ended."""
         step, self._step = self._step, None
         if step is None:
+            if self._reference is not None and seconds > self.give_up * self._reference:
+                self._slow += 1
+                if self._slow >= self.slow_steps:  # the machine's load changed: probe again now
+                    self._next_probe, self.every_s, self._slow = 0.0, self.base_every_s, 0
+            else:
+                self._slow = 0
             return None
         threads, timed = step
         if timed:
@@ -88,6 +99,7 @@ class ThreadTuner:
         choice = min(medians, key=lambda c: medians[c])
         same = self._probed and choice == self.choice
         self.choice, self._probed = choice, True
+        self._reference, self._slow = medians[choice], 0
         self._use(choice)
         self.every_s = min(self.max_every_s, self.every_s * 2) if same else self.base_every_s
         self._next_probe = self.clock() + self.every_s
