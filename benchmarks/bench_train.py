@@ -179,7 +179,9 @@ def main() -> None:
     ap.add_argument("--batch", default="8x4", help="P x K")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--steps", type=int, default=3, help="timed steps per cell (median reported)")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads (--loop: 0 = the trainer's default)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default 2; --loop: 0 or unset = the trainer's choice)"
+    )
     ap.add_argument("--no-cpu", action="store_true")
     loop = ap.add_argument_group("--loop: the whole trainer loop on real data")
     loop.add_argument("--loop", action="store_true", help="time the trainer loop (data loading included)")
@@ -196,6 +198,7 @@ def main() -> None:
     loop.add_argument("--json", action="store_true", help="print the result as one JSON line")
     args = ap.parse_args()
     if args.loop:
+        args.threads = args.threads or 0
         args.load_before = _load()
         result = run_loop(args)
         if args.json:
@@ -209,7 +212,7 @@ def main() -> None:
                 f"{result['load_before_after'][0]} -> {result['load_before_after'][1]}"
             )
         return
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 2)
     p, k = (int(v) for v in args.batch.lower().split("x"))
     overrides = {name: dict(DEFAULT_PRESETS.get(name, {})) for name in args.presets}
     for name, changes in parse_sets(args.set).items():
@@ -220,7 +223,7 @@ def main() -> None:
         cols += [("cuda", False), ("cuda", True)]
     print(
         f"# seconds per training step, batch {p}x{k} x {args.frames} frames of 64x44 (median of {args.steps});"
-        f" CPU threads = {args.threads}; torch {torch.__version__}"
+        f" CPU threads = {args.threads or 2}; torch {torch.__version__}"
     )
     print(f"# GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "# no CUDA GPU: CPU columns only")
     head = ["preset", "overrides", "params (M)"] + [f"{d} {'amp' if a else 'fp32'}" for d, a in cols]
