@@ -65,7 +65,7 @@ IVF_TRAIN_SAMPLE = 100_000
 #: pq-rerank: PCA output dimension (at most the template dimension).
 PCA_DIM = 256
 #: pq-rerank: candidates of the PQ scan re-scored with the 8-bit codes.
-PQ_SHORTLIST = 1024
+PQ_SHORTLIST = 2048
 #: pq-rerank: candidates of the 8-bit re-scoring scored exactly from the stored templates.
 PQ_RERANK_EXACT = 32
 #: pq-rerank: FAISS fast-scan kernel without query blocks, results in a reservoir (one query at a
