@@ -48,3 +48,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def write_tiny_weights(path: Path, meta: dict | None = None) -> Path:
+    """An untrained tiny GaitBase saved as a real weights file (for plumbing tests, not accuracy)."""
+    import torch
+
+    from gaitpipe.models import create_model
+    from gaitpipe.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
+    save_checkpoint(path, model, meta=meta or {})
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    """Tiny untrained weights with an open-set threshold of 0.3, one file per test module."""
+    return write_tiny_weights(tmp_path_factory.mktemp("w") / "tiny-gaitbase.pt", {"open_set": {"threshold": 0.3}})

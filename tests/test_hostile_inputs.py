@@ -74,19 +74,6 @@ HAS_CUDA = torch.cuda.is_available()
 
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    """An untrained tiny GaitBase as a real weights file: these cases are about plumbing, not accuracy."""
-    from gaitpipe.models import create_model
-    from gaitpipe.models.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
-    path = tmp_path_factory.mktemp("w") / "tiny-gaitbase.pt"
-    save_checkpoint(path, model, meta={"open_set": {"threshold": 0.3}})
-    return path
-
-
-@pytest.fixture(scope="module")
 def template_gallery(tmp_path_factory, tiny_weights) -> Path:
     """A gallery of PEOPLE with random templates, bound to the tiny weights (so enrol/identify get past
     the encoder check); each case works on a copy."""

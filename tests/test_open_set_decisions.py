@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gaitpipe import quality
 from gaitpipe.cli.app import main
@@ -146,18 +145,6 @@ def test_margin_calibration_by_hand():
 
 
 # ----------------------------------------------------------------------------- CLI plumbing
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    from gaitpipe.models import create_model
-    from gaitpipe.models.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
-    path = tmp_path_factory.mktemp("w") / "tiny-gaitbase.pt"
-    save_checkpoint(path, model, meta={"open_set": {"threshold": 0.3}})
-    return path
-
-
 def cli(capsys, *args) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()

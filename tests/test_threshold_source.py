@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import write_tiny_weights
 
 from gaitpipe.cli.app import main
 from gaitpipe.hub.info import domain_of
@@ -20,13 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _weights(path: Path, meta: dict) -> Path:
-    from gaitpipe.models import create_model
-    from gaitpipe.models.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("gaitbase-casiab", **create_model("gaitbase-casiab").tiny_overrides())
-    save_checkpoint(path, model, meta=meta)
-    return path
+    return write_tiny_weights(path, meta)
 
 
 CASIAB_OPEN_SET = {"threshold": 0.6, "calibrated_on": "CASIA-B subjects 001-074, all pairs of sequences"}
