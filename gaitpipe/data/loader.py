@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gaitpipe.data.augment import SilhouetteAugmenter
 from gaitpipe.data.dataset import GaitDataset, sample_frames
-from gaitpipe.data.sampler import STREAM_FRAMES, PKBatch, PKSampler, batch_rng
+from gaitpipe.data.sampler import STREAM_AUGMENT, STREAM_FRAMES, PKBatch, PKSampler, batch_rng
 from gaitpipe.errors import InputError
 
 if TYPE_CHECKING:
@@ -72,10 +73,15 @@ class TrainSamples(Dataset):
     :class:`PKBatch` is loaded by one ``__getitems__`` call (frames drawn from the batch's own
     generator), and :func:`identity_collate` passes the result through."""
 
-    def __init__(self, dataset: GaitDataset, num_frames: int, mode: str, seed: int) -> None:
+    def __init__(
+        self, dataset: GaitDataset, num_frames: int, mode: str, seed: int, augment: SilhouetteAugmenter | None = None
+    ) -> None:
         if mode not in ("ordered", "unordered"):
             raise ValueError(f"unknown sampling mode {mode!r}")
+        if augment and dataset.kind != "silhouette":
+            raise InputError("augmentations apply to silhouettes only, not to colour crops")
         self.dataset, self.num_frames, self.mode, self.seed = dataset, num_frames, mode, int(seed)
+        self.augment = augment if augment else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -92,7 +98,12 @@ class TrainSamples(Dataset):
 
     def __getitems__(self, batch: list[int]) -> TrainBatch:
         d = self.dataset
-        frames = [cut_columns(d.source.load(d.indices[i], idx, kind=d.kind)) for i, idx in zip(batch, self.plan(batch))]
+        loaded = [d.source.load(d.indices[i], idx, kind=d.kind) for i, idx in zip(batch, self.plan(batch))]
+        if self.augment is not None:
+            # Drawn from the batch's own stream: the same augmentations whoever loads the batch.
+            rng = batch_rng(self.seed, STREAM_AUGMENT, int(getattr(batch, "number", -1)))
+            loaded = [self.augment(f, rng) for f in loaded]
+        frames = [cut_columns(f) for f in loaded]
         index = np.asarray(batch, dtype=np.int64)
         return TrainBatch(
             torch.from_numpy(np.stack(frames)),
@@ -158,6 +169,8 @@ class DevicePack:
             raise InputError("holding the data on the device needs a .npz/.npz.xz pack, not a folder of .pkl files")
         if d.kind != "silhouette":
             raise InputError("a pack holds silhouettes only")
+        if samples.augment is not None:
+            raise InputError("augmentations run in loader processes; they cannot be used with the pack on the device")
         source: PackedSource = d.source
         self.samples, self.device = samples, torch.device(device)
         # Only the training sequences, compacted: row r of self.bits is frame r of a training sequence.

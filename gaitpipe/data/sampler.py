@@ -19,7 +19,7 @@ from torch.utils.data import Sampler
 from gaitpipe.errors import InputError
 
 #: Second word of the seed of every per-batch generator: which stream it draws (sequences, frames).
-STREAM_BATCH, STREAM_FRAMES = 0, 1
+STREAM_BATCH, STREAM_FRAMES, STREAM_AUGMENT = 0, 1, 2
 
 
 def batch_rng(seed: int, stream: int, number: int) -> np.random.Generator:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaitpipe.config import SettingError, setting
+from gaitpipe.data.augment import parse_augment
 
 
 @dataclass
@@ -28,6 +29,11 @@ class TrainConfig:
     batch: str = setting("8x16", help="P x K: subjects x sequences per batch.")
     frames: int = setting(30, help="Frames sampled per training sequence.")
     sampling: str | None = setting(None, help="ordered|unordered (default: the architecture's).")
+    augment: str = setting(
+        "none",
+        help="Silhouette augmentations, comma-separated: rotate,erase,holes,edges,cut,shadow,jitter, "
+        "or a set: da (rotate,erase: OpenGait's GaitBase_DA), real (all), none.",
+    )
     optimizer: str | None = setting(None, help="sgd or adam (default: the architecture's; adam for HSTL and GaitNet).")
     lr: float | None = setting(None, help="Learning rate (default: the architecture's; else SGD 0.1, Adam 1e-4).")
     momentum: float = setting(0.9, help="SGD momentum.")
@@ -96,6 +102,11 @@ class TrainConfig:
                 "val_every needs val_subjects (subjects held out of training)", "val_every", "val_subjects"
             )
         parse_batch(self.batch)
+        parse_augment(self.augment)
+        if self.data_on_device and parse_augment(self.augment):
+            raise SettingError(
+                "augmentations run in loader processes; drop data_on_device or augment", "augment", "data_on_device"
+            )
 
 
 def parse_batch(text: str) -> tuple[int, int]:

@@ -60,6 +60,7 @@ class Trainer:
     """Owns the model, data, loss, optimiser and bookkeeping of one training run."""
 
     def __init__(self, config: TrainConfig) -> None:
+        from gaitpipe.data.augment import SilhouetteAugmenter, parse_augment
         from gaitpipe.data.dataset import GaitDataset
         from gaitpipe.data.loader import DevicePack, TrainSamples, default_workers
         from gaitpipe.data.sampler import PKSampler
@@ -151,7 +152,8 @@ class Trainer:
         self.sampling = c.sampling or model.spec.sampling
         # Batch i (its sequences and their frames) depends on (seed, i) alone: see gaitpipe.data.loader.
         self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed, stop=c.iters)
-        self.samples = TrainSamples(self.train_set, c.frames, self.sampling, seed=c.seed)
+        augmenter = SilhouetteAugmenter(parse_augment(c.augment))
+        self.samples = TrainSamples(self.train_set, c.frames, self.sampling, seed=c.seed, augment=augmenter)
         self.workers = default_workers() if c.workers is None else c.workers
         self.device_pack = DevicePack(self.samples, self.device) if c.data_on_device else None
         # What the losses may want besides frames and labels, looked up per batch from arrays made once.
