@@ -46,6 +46,52 @@ def walker_labels(result: IdentifyResult) -> dict[int, list[tuple[np.ndarray, st
     return shown
 
 
+def check_render_path(out: str | Path) -> Path:
+    """``out`` as a path the mp4v writer can fill (its folder created); ``SettingError`` (``render``) otherwise."""
+    out = Path(out).expanduser()
+    if out.suffix.lower() not in RENDER_SUFFIXES:
+        raise SettingError(f"the rendered video is an mp4 (mp4v codec): give a .mp4 file, not {out.name}", "render")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def render_temp_path(out: Path) -> Path:
+    """Where ``out`` is written before it is renamed into place: the suffix kept (OpenCV picks the
+    container from it) and the TMP_MARK (so crash clean-up recognises it)."""
+    return out.with_name(f".{out.stem}.{TMP_MARK}{os.getpid()}{out.suffix}")
+
+
+class Annotator:
+    """Draws ``(box xyxy, label, recognised)`` entries on a BGR frame: recognised walkers green,
+    the others orange (supervision's annotators)."""
+
+    def __init__(self) -> None:
+        import supervision as sv
+
+        palette = sv.ColorPalette([sv.Color(r=0, g=200, b=0), sv.Color(r=255, g=165, b=0)])  # recognised, not
+        self._boxes = sv.BoxAnnotator(color=palette, thickness=2, color_lookup=sv.ColorLookup.CLASS)
+        self._labels = sv.LabelAnnotator(
+            color=palette,
+            color_lookup=sv.ColorLookup.CLASS,
+            text_color=sv.Color.BLACK,
+            text_scale=0.45,
+            text_thickness=1,
+            text_padding=3,
+        )
+
+    def __call__(self, image: np.ndarray, shown: list[tuple[np.ndarray, str, bool]]) -> np.ndarray:
+        if not shown:
+            return image
+        import supervision as sv
+
+        detections = sv.Detections(
+            xyxy=np.stack([box for box, _, _ in shown]).astype(np.float32),
+            class_id=np.array([0 if ok else 1 for _, _, ok in shown]),
+        )
+        image = self._boxes.annotate(image, detections)
+        return self._labels.annotate(image, detections, labels=[label for _, label, _ in shown])
+
+
 def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path) -> Path:
     """Write ``clip`` to ``out`` (mp4v) with each walker's box, track id and decision drawn.
 
@@ -56,24 +102,10 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
 
     from gaitpipe.io.video import open_video
 
-    out = Path(out).expanduser()
-    if out.suffix.lower() not in RENDER_SUFFIXES:
-        raise SettingError(f"the rendered video is an mp4 (mp4v codec): give a .mp4 file, not {out.name}", "render")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_render_path(out)
     shown = walker_labels(result)
-    palette = sv.ColorPalette([sv.Color(r=0, g=200, b=0), sv.Color(r=255, g=165, b=0)])  # recognised, not
-    boxes = sv.BoxAnnotator(color=palette, thickness=2, color_lookup=sv.ColorLookup.CLASS)
-    labels = sv.LabelAnnotator(
-        color=palette,
-        color_lookup=sv.ColorLookup.CLASS,
-        text_color=sv.Color.BLACK,
-        text_scale=0.45,
-        text_thickness=1,
-        text_padding=3,
-    )
-    # The temporary file keeps the suffix (OpenCV picks the container from it) and the TMP_MARK
-    # (so crash clean-up recognises it).
-    tmp = out.with_name(f".{out.stem}.{TMP_MARK}{os.getpid()}{out.suffix}")
+    draw = Annotator()
+    tmp = render_temp_path(out)
     frames = 0
     try:
         rotate = result.rotation.extra if result.rotation is not None else 0
@@ -88,15 +120,7 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
                         sink = stack.enter_context(sv.VideoSink(str(tmp), sv.VideoInfo(w, h, float(fps)), codec="mp4v"))
                     except RuntimeError:
                         raise InputError(f"cannot write video {out} (OpenCV has no mp4v encoder here)") from None
-                here = shown.get(frame.index, [])
-                if here:
-                    detections = sv.Detections(
-                        xyxy=np.stack([box for box, _, _ in here]).astype(np.float32),
-                        class_id=np.array([0 if ok else 1 for _, _, ok in here]),
-                    )
-                    img = boxes.annotate(img, detections)
-                    img = labels.annotate(img, detections, labels=[label for _, label, _ in here])
-                sink.write_frame(img)
+                sink.write_frame(draw(img, shown.get(frame.index, [])))
                 frames += 1
         if frames == 0:
             raise InputError(f"{clip} has no frames to render")
@@ -106,4 +130,4 @@ def render_identities(clip: str | Path, result: IdentifyResult, out: str | Path)
     return out
 
 
-__all__ = ["render_identities", "walker_labels"]
+__all__ = ["Annotator", "check_render_path", "render_identities", "render_temp_path", "walker_labels"]

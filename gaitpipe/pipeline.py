@@ -51,9 +51,12 @@ from gaitpipe.windows import split_windows
 if TYPE_CHECKING:  # pragma: no cover
     from gaitpipe.extract import VideoSilhouettes
     from gaitpipe.gallery import Gallery
+    from gaitpipe.hub.cohort import Cohort
+    from gaitpipe.metrics.asnorm import ScoreNormaliser
     from gaitpipe.models.base import GaitEncoder
     from gaitpipe.segment.base import Segmenter
     from gaitpipe.types import SilhouetteSequence
+    from gaitpipe.watch import WatchSession
 
 #: Fewest usable silhouettes to enrol a walker: about one gait cycle at 25 fps. A template from
 #: fewer frames misses part of the cycle and matches poorly (:data:`gaitpipe.quality.MIN_FRAMES`).
@@ -137,8 +140,14 @@ class Pipeline:
         self.rotate = check_rotate(rotate)  # a bad value fails here, before any video is read
         self._encoder: GaitEncoder | None = None
         self._meta: dict[str, Any] | None = None
+        self._cohort: Cohort | None = None
 
     # -- lazy parts ---------------------------------------------------------------------------
+    @property
+    def requested_device(self) -> str | None:
+        """The device asked for (None: CUDA when available), before it is resolved on this machine."""
+        return self._device
+
     @property
     def device(self) -> str:
         """The resolved torch device (``None``/``auto``: CUDA when available)."""
@@ -211,9 +220,78 @@ class Pipeline:
         where = (info.open_set or {}).get("calibrated_on") or calibrated
         return DecisionThreshold(info.threshold, "calibrated", str(where) if where else None, trained, own)
 
+    @property
+    def score_norm(self) -> bool:
+        """Whether :meth:`identify` decides on AS-norm scores by default (:mod:`gaitpipe.metrics.asnorm`).
+
+        Yes when the weights carry a threshold calibrated on normalised scores
+        (``open_set.normalised``), and for an official checkpoint (imported or fetched) that
+        carries no calibrated threshold at all: a normalised default transfers between models and
+        places far better than a raw cosine default. Weights calibrated on raw scores only keep them.
+        """
+        if self.encoder.input_kind == "rgb":
+            return False  # no silhouette cohort for colour encoders
+        open_set = self.meta.get("open_set") or {}
+        if open_set.get("normalised"):
+            return True
+        return open_set.get("threshold") is None and bool(self.meta.get("source"))
+
+    @property
+    def cohort(self) -> Cohort:
+        """The weights' score-normalisation cohort: stored beside them or in the user cache, else
+        computed now from synthetic walkers (once per weights file, :func:`gaitpipe.engine.cohort.ensure_cohort`)."""
+        if self._cohort is None:
+            from gaitpipe.engine.cohort import ensure_cohort
+
+            self._cohort = ensure_cohort(
+                self.meta["path"], self.fingerprint, device=self._device, progress=self.progress
+            )
+        return self._cohort
+
+    def decision_rule(
+        self, score_norm: bool | None = None
+    ) -> tuple[ScoreNormaliser | None, DecisionThreshold, DecisionMargin]:
+        """What :meth:`identify` decides with: the normaliser (None: raw scores), threshold and margin.
+
+        ``score_norm`` None: :attr:`score_norm`. On normalised scores the threshold and margin are
+        ``open_set.normalised`` of the weights, else the generic AS-norm defaults
+        (:data:`gaitpipe.metrics.asnorm.DEFAULT_NORM_THRESHOLD`, ``DEFAULT_NORM_MARGIN``).
+        """
+        from gaitpipe.metrics.asnorm import DEFAULT_NORM_MARGIN, DEFAULT_NORM_THRESHOLD
+
+        use = self.score_norm if score_norm is None else bool(score_norm)
+        if not use:
+            return None, self.threshold_source, self.margin
+        if self.encoder.input_kind == "rgb":
+            raise InputError("score normalisation needs a silhouette encoder; these weights take RGB")
+        from gaitpipe.hub import WeightsInfo
+
+        cal = (self.meta.get("open_set") or {}).get("normalised") or {}
+        trained = WeightsInfo.from_dict(self.meta).training_domain
+        if cal.get("threshold") is None:
+            source = DecisionThreshold(DEFAULT_NORM_THRESHOLD, "default", trained_on=trained, scale="as-norm")
+        else:
+            domains = list(cal.get("domains") or [])
+            own = None if trained is None or not domains else trained in domains
+            where = cal.get("calibrated_on")
+            source = DecisionThreshold(
+                float(cal["threshold"]), "calibrated", str(where) if where else None, trained, own, scale="as-norm"
+            )
+        m = cal.get("margin")
+        margin = (
+            DecisionMargin(float(m), "calibrated", "as-norm")
+            if m is not None
+            else DecisionMargin(DEFAULT_NORM_MARGIN, "default", "as-norm")
+        )
+        return self.cohort.normaliser(), source, margin
+
     # -- stages -------------------------------------------------------------------------------
-    def extract(self, video: str | Path) -> VideoSilhouettes:
-        """Tracks -> normalised silhouettes (colour crops too when the encoder takes RGB)."""
+    def extract(self, video: str | Path, *, keep_rgb: bool | None = None) -> VideoSilhouettes:
+        """Tracks -> normalised silhouettes (colour crops too when the encoder takes RGB).
+
+        ``keep_rgb``: keep colour crops (None: when the encoder takes RGB). A segmentation-only
+        worker of a distributed run passes it so that it never loads an encoder.
+        """
         from gaitpipe.extract import extract_video
 
         return extract_video(
@@ -221,15 +299,20 @@ class Pipeline:
             self.segmenter,
             stride=self.stride,
             max_frames=self.max_frames,
-            keep_rgb=self.encoder.input_kind == "rgb",
+            keep_rgb=self.encoder.input_kind == "rgb" if keep_rgb is None else keep_rgb,
             min_frames=MIN_TRACK_FRAMES,
             require_person=False,
             progress=self.progress,
             rotate=self.rotate,
         )
 
-    def embed_sequences(self, sequences: list[SilhouetteSequence]) -> list[WalkerEmbedding]:
-        """Embed tracks, batching all (track, window) clips by length on the pipeline's device."""
+    def embed_sequences(
+        self, sequences: list[SilhouetteSequence], *, progress: bool | None = None
+    ) -> list[WalkerEmbedding]:
+        """Embed tracks, batching all (track, window) clips by length on the pipeline's device.
+
+        ``progress``: show a bar (None: the pipeline's setting; a stream embedding a few windows at
+        a time passes False)."""
         import torch
 
         from gaitpipe.gallery import flatten_parts
@@ -254,7 +337,8 @@ class Pipeline:
         budget = self.batch_frames or (8192 if self.device.startswith("cuda") else 1024)
         # equal/similar lengths together: little padding, few length groups
         batches = length_batches([len(x) for _, x in clips], max_frames=budget)
-        with progress_bar(len(batches), "embedding", unit="batch", enabled=self.progress) as bar:
+        show = self.progress if progress is None else progress
+        with progress_bar(len(batches), "embedding", unit="batch", enabled=show) as bar:
             for batch in batches:
                 t_max = max(len(clips[i][1]) for i in batch)
                 shape = clips[batch[0]][1].shape[1:]
@@ -296,7 +380,10 @@ class Pipeline:
     def analyse(self, video: str | Path) -> VideoEmbeddings:
         """Tracks, silhouettes and embeddings of every usable walker in ``video``."""
         self._load_encoder()  # weights problems surface before minutes of segmentation
-        sil = self.extract(video)
+        return self.embed_silhouettes(video, self.extract(video))
+
+    def embed_silhouettes(self, video: str | Path, sil: VideoSilhouettes) -> VideoEmbeddings:
+        """:meth:`analyse` for silhouettes extracted elsewhere (e.g. by another process of a batch run)."""
         walkers = self.embed_sequences(list(sil.sequences))
         for w in walkers:
             w.rotation = sil.rotation  # its boxes are in the turned frames
@@ -309,9 +396,13 @@ class Pipeline:
             sil.rotation,
         )
 
-    def embed_video(self, video: str | Path) -> list[WalkerEmbedding]:
-        """One :class:`WalkerEmbedding` per usable track of ``video``, longest first."""
-        analysed = self.analyse(video)
+    def embed_video(self, video: str | Path, *, analysed: VideoEmbeddings | None = None) -> list[WalkerEmbedding]:
+        """One :class:`WalkerEmbedding` per usable track of ``video``, longest first.
+
+        ``analysed``: the video's :meth:`analyse` result when it was made elsewhere (None: analyse it here).
+        """
+        if analysed is None:
+            analysed = self.analyse(video)
         if not analysed.walkers:
             _raise_no_walker(video, analysed, MIN_TRACK_FRAMES)
         return sorted(analysed.walkers, key=lambda w: (-w.frames, w.track_id))
@@ -327,6 +418,7 @@ class Pipeline:
         track: int | None = None,
         force: bool = False,
         min_frames: int = MIN_ENROL_FRAMES,
+        analysed: VideoEmbeddings | None = None,
     ) -> EnrolResult:
         """Enrol the main walker of ``video`` (longest usable track, or ``track``) as ``identity``.
 
@@ -335,7 +427,8 @@ class Pipeline:
         :mod:`gaitpipe.quality` with ``min_frames`` as the shortest track (too short, border-cut,
         fragmented, inconsistent silhouettes) unless ``force``; duplicates follow
         :meth:`Gallery.enroll`. The enrolment's ``extra["checks"]`` records the checks (and
-        whether they were overridden).
+        whether they were overridden). ``analysed``: the video's :meth:`analyse` result when a
+        batch run made it in another process (None: analyse the video here).
         """
         from gaitpipe.gallery import Gallery, check_identity, resolve_gallery_path
         from gaitpipe.gallery.gallery import check_location
@@ -353,7 +446,7 @@ class Pipeline:
         else:  # and on a --gallery that is a file or somebody else's folder
             check_location(where)
         try:
-            walkers = self.embed_video(video)
+            walkers = self.embed_video(video, analysed=analysed)
             if track is None:
                 chosen = max(walkers, key=lambda w: (w.frames, w.quality))
             else:
@@ -422,6 +515,7 @@ class Pipeline:
         margin: float | None = None,
         render: str | Path | None = None,
         min_frames: int = MIN_IDENTIFY_FRAMES,
+        score_norm: bool | None = None,
     ) -> IdentifyResult:
         """Rank gallery identities for every walker of ``clip`` and decide who each one is.
 
@@ -431,7 +525,9 @@ class Pipeline:
         identity (else ``unknown``, with the candidates). ``threshold``/``margin`` None: the
         weights' calibrated ``open_set`` values (or the documented defaults). Tracks with fewer
         than ``min_frames`` silhouettes are not compared (``skipped``: ``uncertain``, too short).
-        ``render``: also write the clip with boxes, track ids and names (mp4v).
+        ``render``: also write the clip with boxes, track ids and names (mp4v). ``score_norm``:
+        decide on AS-norm scores (True), raw cosine (False) or as the weights say (None, see
+        :meth:`decision_rule`); a given ``threshold``/``margin`` is on that scale.
         """
         from gaitpipe.gallery import Gallery
 
@@ -441,8 +537,12 @@ class Pipeline:
             g.check_encoder(self.fingerprint)
             if len(g) == 0:
                 raise GalleryError(f"gallery {g.path} is empty; enrol someone first")
-            source = self.threshold_source if threshold is None else DecisionThreshold(float(threshold), "given")
-            used_margin = self.margin if margin is None else DecisionMargin(_check_margin(margin), "given")
+            normaliser, source, used_margin = self.decision_rule(score_norm)
+            scale = source.scale
+            if threshold is not None:
+                source = DecisionThreshold(_check_threshold(threshold, scale), "given", scale=scale)
+            if margin is not None:
+                used_margin = DecisionMargin(_check_margin(margin, scale), "given", scale)
             analysed = self.analyse(clip)
             walkers = sorted(analysed.walkers, key=lambda w: (w.frame_start, w.track_id))
             usable = [w for w in walkers if w.frames >= min_frames]
@@ -455,6 +555,7 @@ class Pipeline:
                 threshold=source.value,
                 margin=used_margin.value,
                 reasons=[w.checks.reasons for w in usable],
+                normaliser=normaliser,
             )
             out = IdentifyResult(
                 str(clip),
@@ -474,6 +575,36 @@ class Pipeline:
             out.rendered = str(render_identities(clip, out, render))
         return out
 
+    @_names_the_gallery_encoder
+    def watch(
+        self, source: str | Path | int, *, gallery: str | Path | Gallery | None = None, **options: Any
+    ) -> WatchSession:
+        """Identify everyone walking in ``source`` as it plays; iterate the result for decisions.
+
+        ``source``: a camera index, an ``rtsp://``/``http://`` stream or a file (or image folder).
+        Returns a :class:`~gaitpipe.watch.WatchSession` that yields a
+        :class:`~gaitpipe.watch.WatchDecision` per track each time one of its sliding windows
+        completes (``event="window"``; ``changed`` when the shown decision changed) and when a
+        track ends (``event="left"``); its ``stats`` say how processing kept up with the source.
+        Settings, gallery and source are checked here, before the first frame.
+
+        ``options`` (defaults in :mod:`gaitpipe.watch`): ``window`` usable silhouettes per
+        window (30), ``window_stride`` new silhouettes between windows (8), ``memory`` good windows
+        averaged into a track's evidence (4), ``hold`` windows a new decision must persist to
+        replace the shown one and ``band`` how far under the threshold a shown name may dip (2,
+        0.03: :mod:`gaitpipe.watch.hysteresis`), ``threshold``/``margin``/``score_norm``/``top_k``
+        as in :meth:`identify`, ``realtime`` (play a file at its frame rate and drop frames when
+        processing falls behind, as a live source always does), ``render`` (an .mp4 of the
+        annotated stream), ``lost_after`` (seconds unseen before a track ends, 2),
+        ``queue`` (frames that may wait, 25), ``max_frames``, ``frame_cache`` (True: encoders that
+        pool frames by a max over time compute each frame once for all its windows,
+        :mod:`gaitpipe.watch.features`; the embeddings are the same).
+        """
+        from gaitpipe.watch import WatchSession
+
+        self._load_encoder()  # weights problems surface before the stream is opened
+        return WatchSession(self, source, gallery=gallery, **options)
+
 
 def _raise_no_walker(video: str | Path, analysed: VideoEmbeddings, min_frames: int) -> None:
     """No usable walker: 'too short' when someone was tracked but too briefly, else 'no person'."""
@@ -485,15 +616,30 @@ def _raise_no_walker(video: str | Path, analysed: VideoEmbeddings, min_frames: i
     raise NoPersonError(f"no person found walking in {video}")
 
 
-def _check_margin(margin: float) -> float:
-    """A margin is a difference of two cosine similarities: 0..2 (0 turns the margin rule off)."""
+def _check_threshold(threshold: float, scale: str = "raw") -> float:
+    """A cosine threshold is in -1..1; an AS-norm one is any finite score (standard deviations)."""
     import math
 
     from gaitpipe.errors import SettingError
 
+    t = float(threshold)
+    if not math.isfinite(t) or (scale == "raw" and not -1.0 <= t <= 1.0):
+        what = "a cosine similarity between -1 and 1" if scale == "raw" else "a finite AS-norm score"
+        raise SettingError(f"threshold must be {what}, got {threshold}", "threshold")
+    return t
+
+
+def _check_margin(margin: float, scale: str = "raw") -> float:
+    """A margin is a difference of two cosine similarities: 0..2 (0 turns the margin rule off); of
+    two AS-norm scores (standard deviations of impostor scores): 0..50."""
+    import math
+
+    from gaitpipe.errors import SettingError
+
+    top = 2.0 if scale == "raw" else 50.0
     m = float(margin)
-    if not (math.isfinite(m) and 0.0 <= m <= 2.0):
-        raise SettingError(f"margin must be a score difference between 0 and 2, got {margin}", "margin")
+    if not (math.isfinite(m) and 0.0 <= m <= top):
+        raise SettingError(f"margin must be a score difference between 0 and {top:g}, got {margin}", "margin")
     return m
 
 

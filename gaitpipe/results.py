@@ -85,7 +85,7 @@ class EnrolResult:
 
 
 def _score(m: Match | None) -> dict[str, Any] | None:
-    return None if m is None else {"id": m.identity, "score": round(float(m.score), 6)}
+    return None if m is None else m.to_dict()
 
 
 @dataclass
@@ -95,7 +95,8 @@ class WalkerIdentification:
 
     def to_dict(self) -> dict[str, Any]:
         """``decision`` (a name, ``unknown`` or ``uncertain``), ``why`` (one line), ``best`` and
-        ``second`` (``{"id", "score"}`` or None: raw part-averaged cosine), ``candidates`` (the
+        ``second`` (``{"id", "score"}`` or None: part-averaged cosine; with score normalisation
+        ``score`` is the AS-norm score and ``raw`` the cosine beside it), ``candidates`` (the
         identities within the margin when that made it ``unknown``), ``quality`` (score, reasons,
         measurements) and the ranked ``matches``."""
         r = self.result
@@ -120,15 +121,18 @@ class WalkerIdentification:
 class DecisionMargin:
     """How far the best identity must score above the next one to be named, and where that comes from.
 
-    ``source``: ``given`` (by the caller), ``calibrated`` (``open_set.margin`` in the weights) or
-    ``default`` (:data:`gaitpipe.gallery.DEFAULT_MARGIN`).
+    ``source``: ``given`` (by the caller), ``calibrated`` (``open_set.margin`` in the weights, or
+    ``open_set.normalised.margin`` on normalised scores) or ``default``
+    (:data:`gaitpipe.gallery.DEFAULT_MARGIN`, :data:`gaitpipe.metrics.asnorm.DEFAULT_NORM_MARGIN`).
+    ``scale``: ``raw`` (cosine) or ``as-norm`` (normalised scores, :mod:`gaitpipe.metrics.asnorm`).
     """
 
     value: float
     source: str
+    scale: str = "raw"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "source": self.source}
+        return {"value": self.value, "source": self.source, "scale": self.scale}
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class DecisionThreshold:
     or ``default`` (the weights carry none). ``own_domain``: whether the calibration data is the
     data set the weights were trained on (None when either is unknown); a threshold calibrated
     on another domain, or none at all, says little about false accepts on the user's footage.
+    ``scale``: ``raw`` (cosine similarity) or ``as-norm`` (cohort-normalised scores,
+    :mod:`gaitpipe.metrics.asnorm`): the scale of ``value`` and of the scores it is compared with.
     """
 
     value: float
@@ -146,10 +152,16 @@ class DecisionThreshold:
     calibrated_on: str | None = None
     trained_on: str | None = None
     own_domain: bool | None = None
+    scale: str = "raw"
 
     @property
     def note(self) -> str | None:
         """A warning for the user when the threshold is not calibrated for these weights' domain."""
+        if self.source == "default" and self.scale != "raw":
+            return (
+                f"these weights carry no threshold calibrated on normalised scores: {self.value:.3f} is the "
+                "generic AS-norm default (calibrate with `gaitpipe weights calibrate`)"
+            )
         if self.source == "default":
             return (
                 f"these weights carry no calibrated threshold: {self.value:.3f} is a generic default "
@@ -169,6 +181,7 @@ class DecisionThreshold:
             "calibrated_on": self.calibrated_on,
             "own_domain": self.own_domain,
             "note": self.note,
+            "scale": self.scale,
         }
 
 

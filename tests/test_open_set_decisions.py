@@ -174,7 +174,7 @@ def test_cli_decisions_quality_and_json(capsys, tmp_path, tiny_weights):
     res = json.loads(out)
     assert set(res) == {"video", "rotation", "threshold", "margin", "walkers"}
     assert res["threshold"]["value"] == -1 and res["threshold"]["source"] == "given"
-    assert res["margin"] == {"value": 0.0, "source": "given"}
+    assert res["margin"] == {"value": 0.0, "source": "given", "scale": "raw"}
     by_track = {w["track"]: w for w in res["walkers"]}
     short = by_track[2]
     assert short["frames"] == 12 and short["decision"] == "uncertain"

@@ -107,7 +107,7 @@ def test_enrol_picks_the_main_walker_or_the_asked_track(tiny_weights, tmp_path, 
     path, meta = tiny_weights
     pipe = Pipeline(weights=str(path), device="cpu")
     walkers = pipe.embed_sequences([walker(4, 30, 1), walker(9, 60, 2, start=10), walker(5, 12, 3)])
-    monkeypatch.setattr(pipe, "embed_video", lambda video: sorted(walkers, key=lambda w: -w.frames))
+    monkeypatch.setattr(pipe, "embed_video", lambda video, analysed=None: sorted(walkers, key=lambda w: -w.frames))
     clip = tmp_path / "walk.avi"
     clip.write_bytes(b"not decoded here")
     res = pipe.enroll(clip, "ann", gallery=tmp_path / "g")

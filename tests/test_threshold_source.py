@@ -70,5 +70,5 @@ def test_identify_warns_when_the_threshold_is_from_another_domain(tmp_path, caps
     assert threshold["own_domain"] is False and threshold["source"] == "calibrated" and threshold["value"] == 0.6
     assert main(["identify", str(EXAMPLES / "ana-nm-02-090.mp4"), "--json", "--threshold", "0.7", *common]) == 0
     assert json.loads(capsys.readouterr().out)["threshold"] == {
-        "value": 0.7, "source": "given", "calibrated_on": None, "own_domain": None, "note": None,
+        "value": 0.7, "source": "given", "calibrated_on": None, "own_domain": None, "note": None, "scale": "raw",
     }  # fmt: skip

@@ -33,6 +33,8 @@ _COMMAND_MODULES = [
     "gaitpipe.cli.evaluate",
     "gaitpipe.cli.weights",
     "gaitpipe.cli.enroll",
+    "gaitpipe.cli.watch",
+    "gaitpipe.cli.batch",
     "gaitpipe.cli.gallery",
     "gaitpipe.cli.synth",
     "gaitpipe.cli.demo",

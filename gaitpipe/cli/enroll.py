@@ -13,6 +13,7 @@ from gaitpipe.cli.options import SegmenterChoice
 from gaitpipe.utils.console import to_json
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gaitpipe.gallery import Match
     from gaitpipe.io.orientation import Rotation
 
 
@@ -102,6 +103,12 @@ def enroll(
     _echo_rotation(res.rotation)
 
 
+def _score_text(m: Match) -> str:
+    """``name score``, with the raw cosine beside a normalised score."""
+    raw = f" (raw {m.raw:.3f})" if m.raw is not None else ""
+    return f"{m.identity} {m.score:.3f}{raw}"
+
+
 @app.command()
 def identify(
     clip: Path = typer.Argument(..., help="Video in which to identify every walker."),
@@ -121,16 +128,21 @@ def identify(
     render: Optional[Path] = typer.Option(
         None, "--render", help="Also write the clip with boxes, track ids and names (.mp4)."
     ),
+    score_norm: Optional[bool] = opt.SCORE_NORM,
 ) -> None:
     """Name every walker in CLIP: a name, 'unknown' (below the threshold, or too close to a second
     identity) or 'uncertain' (the track is too poorly seen to name anyone), with why."""
     pipe = _pipeline(segmenter, weights, device, stride, not as_json, seg_weights, background, trust, rotate)
-    res = pipe.identify(clip, gallery=gallery, top_k=top_k, threshold=threshold, margin=margin, render=render)
+    res = pipe.identify(
+        clip, gallery=gallery, top_k=top_k, threshold=threshold, margin=margin, render=render, score_norm=score_norm
+    )
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return
     margin_used = f", margin {res.margin.value:.3f} ({res.margin.source})" if res.margin is not None else ""
     source = f" ({res.threshold_source.source})" if res.threshold_source is not None else ""
+    if res.threshold_source is not None and res.threshold_source.scale != "raw":
+        source += f" on {res.threshold_source.scale} scores"
     typer.echo(
         f"{res.video}: {len(res.walkers) + len(res.skipped)} walker(s), threshold {res.threshold:.3f}{source}"
         + margin_used
@@ -142,8 +154,8 @@ def identify(
         r = w.result
         ranked = ", ".join(f"{m.identity} {m.score:.3f}" for m in r.matches)
         typer.echo(f"  track {w.walker.track_id} ({w.walker.frames} frames): {r.decision}   [{ranked}]")
-        second = f", second {r.second.identity} {r.second.score:.3f}" if r.second is not None else ""
-        best = f"best {r.best.identity} {r.best.score:.3f}{second}; " if r.best is not None else ""
+        second = f", second {_score_text(r.second)}" if r.second is not None else ""
+        best = f"best {_score_text(r.best)}{second}; " if r.best is not None else ""
         typer.echo(f"      {best}{r.why}, quality {w.walker.quality:.2f}")
         if r.candidates:
             typer.echo(f"      candidates: {', '.join(r.candidates)}")

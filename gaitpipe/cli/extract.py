@@ -9,7 +9,7 @@ import typer
 
 from gaitpipe.cli import options as opt
 from gaitpipe.cli.app import app
-from gaitpipe.cli.options import SegmenterChoice, TrackerChoice
+from gaitpipe.cli.options import EngineChoice, SegmenterChoice, TrackerChoice
 from gaitpipe.errors import InputError
 
 
@@ -34,7 +34,11 @@ def extract_silhouettes_command(
     rgb: bool = typer.Option(
         False, "--rgb", help="Also write soft-masked RGB crops (<name>-rgb.pkl, T x 64 x 64 x 3)."
     ),
-    workers: int = typer.Option(1, min=1, help="Videos processed in parallel (processes)."),
+    workers: int = typer.Option(
+        1, min=1, help="Videos processed in parallel (processes; with --engine ray, the CPUs of a local cluster)."
+    ),
+    engine: EngineChoice = opt.ENGINE,
+    address: Optional[str] = opt.ADDRESS,
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos that are already extracted."),
 ) -> None:
     """Extract OpenGait-normalised silhouettes (64 x 64) of every walker in the videos."""
@@ -68,6 +72,8 @@ def extract_silhouettes_command(
         rgb=rgb,
         workers=workers,
         overwrite=overwrite,
+        engine=engine.value,
+        address=address,
     )
     summary = extract_silhouettes(paths, out, options, on_result=report)
     typer.echo(summary.table())

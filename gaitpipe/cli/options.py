@@ -36,6 +36,13 @@ class SegmenterChoice(str, Enum):
     bgsub = "bgsub"
 
 
+class EngineChoice(str, Enum):
+    """Where batch work runs (``gaitpipe.cluster.ENGINES``)."""
+
+    local = "local"
+    ray = "ray"
+
+
 class TrackerChoice(str, Enum):
     """The trackers every segmenter can use (``gaitpipe.segment.TRACKERS``)."""
 
@@ -100,16 +107,18 @@ def _check_device(value: Optional[str]) -> Optional[str]:
 
 
 def _check_threshold(value: Optional[float]) -> Optional[float]:
-    """Scores are cosine similarities (part-averaged), so a threshold outside [-1, 1] or NaN is meaningless."""
-    if value is not None and not (math.isfinite(value) and -1.0 <= value <= 1.0):
-        raise typer.BadParameter(f"must be a cosine similarity between -1 and 1, got {value}")
+    """NaN or infinity is never a threshold; the range depends on the score scale (cosine -1..1, or
+    AS-norm scores), which only the weights tell: the library checks it (``SettingError``)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite score, got {value}")
     return value
 
 
 def _check_margin(value: Optional[float]) -> Optional[float]:
-    """A margin is a difference of two cosine similarities: 0..2 (0 turns the rule off); NaN is meaningless."""
-    if value is not None and not (math.isfinite(value) and 0.0 <= value <= 2.0):
-        raise typer.BadParameter(f"must be a score difference between 0 and 2, got {value}")
+    """A margin is a score difference: at least 0 (0 turns the rule off); NaN is meaningless. Its upper
+    bound depends on the score scale (cosine: 2), which the library checks."""
+    if value is not None and not (math.isfinite(value) and value >= 0.0):
+        raise typer.BadParameter(f"must be a score difference of at least 0, got {value}")
     return value
 
 
@@ -152,16 +161,33 @@ THRESHOLD = typer.Option(
     None,
     "--threshold",
     callback=_check_threshold,
-    help="Similarity (-1..1) below which a walker is 'unknown' (default: from the weights).",
+    help="Score below which a walker is 'unknown': a cosine similarity (-1..1), or an AS-norm score when "
+    "scores are normalised (default: from the weights).",
 )
 MARGIN = typer.Option(
     None,
     "--margin",
     callback=_check_margin,
-    help="How far (0..2) the best identity must score above the next one to be named; closer is "
-    "'unknown' with both listed (default: from the weights, else 0.05).",
+    help="How far the best identity must score above the next one to be named (cosine: 0..2); closer is "
+    "'unknown' with both listed (default: from the weights, else 0.05, or 0.5 on AS-norm scores).",
+)
+SCORE_NORM = typer.Option(
+    None,
+    "--score-norm/--no-score-norm",
+    help="Decide on AS-norm normalised scores (cohort of impostors) or on raw cosine scores "
+    "(default: as the weights are calibrated).",
 )
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+ENGINE = typer.Option(
+    EngineChoice.local,
+    "--engine",
+    help="local: processes on this machine; ray: one Ray task per video on a Ray cluster (needs gaitpipe's ray extra).",
+)
+ADDRESS = typer.Option(
+    None,
+    "--address",
+    help="Ray cluster to join (host:port, ray://host:10001 or auto); default: start a local one for this run.",
+)
 ROTATE = typer.Option(
     "auto",
     "--rotate",
@@ -172,7 +198,9 @@ ROTATE = typer.Option(
 )
 
 __all__ = [
+    "ADDRESS",
     "BACKGROUND",
+    "ENGINE",
     "GALLERY",
     "JSON",
     "MARGIN",
@@ -183,6 +211,7 @@ __all__ = [
     "TRACKER",
     "TRUST",
     "WEIGHTS",
+    "EngineChoice",
     "FlagHints",
     "SegmenterChoice",
     "TrackerChoice",

@@ -225,11 +225,20 @@ def calibrate_command(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use the first N frames of each sequence."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu / cuda (default: CUDA when present)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the figures without writing them into the weights."),
+    cross_scene: bool = typer.Option(
+        False,
+        "--cross-scene",
+        help="Calibrate the threshold and margin on AS-norm scores across scenes instead: synthetic walkers "
+        "filmed in two places (rendered once, a few minutes) plus --data's held-out --subjects when given.",
+    ),
 ) -> None:
     """Measure validation rank-1 and calibrate the open-set threshold; store both in the weights."""
     from gaitpipe.engine.release import calibrate_weights, transfer_calibration
     from gaitpipe.errors import InputError
 
+    if cross_scene:
+        _calibrate_cross_scene(weights, data, subjects, far, device, write=not dry_run)
+        return
     if (data is None) == (validated is None):
         raise InputError("pass either --data (measure on held-out subjects) or --from (copy a held-out run's figures)")
     if validated is not None:
@@ -266,6 +275,63 @@ def calibrate_command(
         )
     if not dry_run:
         typer.echo(f"written into {out['weights']}")
+
+
+def _calibrate_cross_scene(
+    weights: str, data: Optional[Path], subjects: str, far: float, device: Optional[str], *, write: bool
+) -> None:
+    from gaitpipe.engine.cohort import ensure_cohort
+    from gaitpipe.engine.scene_calibration import cross_scene_report, write_normalised_calibration
+    from gaitpipe.hub import resolve_weights, user_cache_dir
+    from gaitpipe.models.checkpoint import read_meta
+
+    path = resolve_weights(weights)
+    cohort = ensure_cohort(path, str(read_meta(path)["fingerprint"]), device=device, progress=True)
+    report = cross_scene_report(
+        path,
+        casiab=data,
+        subjects=subjects,
+        target_far=far,
+        cohort=cohort.normaliser(),
+        synth_dir=user_cache_dir() / "synth",
+        device=device,
+        progress=True,
+    )
+    for scale, entry in report["scales"].items():
+        op = entry["operating_point"]
+        test = entry["at_operating_point"]["synthetic-test"]
+        typer.echo(
+            f"{scale}: threshold {op['threshold']:.4f}, margin {op['margin']:.4f} (set by {op['set_by']}); on unseen "
+            f"scenes: same-scene impostors accepted {100 * test['far_same_scene_impostor']:.1f}%, cross-scene "
+            f"genuine pairs accepted {100 * test['tar_genuine_cross_scene']:.1f}%"
+        )
+    if write:
+        write_normalised_calibration(path, report)
+        typer.echo(f"written into {path} (open_set.normalised: identify now decides on AS-norm scores)")
+
+
+@weights_app.command("cohort")
+def cohort_command(
+    weights: str = typer.Argument(..., help="Weights file or name.", show_default=False),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="CASIA-B pack: add its training subjects 001-062 to the synthetic walkers."
+    ),
+    synthetic: int = typer.Option(96, "--synthetic", min=0, help="Synthetic walkers (each in a scene of its own)."),
+    beside: bool = typer.Option(
+        False, "--beside", help="Store it beside the weights file (how shipped weights carry theirs) not in the cache."
+    ),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu / cuda (default: CUDA when present)."),
+) -> None:
+    """(Re)compute the score-normalisation cohort of WEIGHTS (AS-norm impostor templates; identify
+    otherwise computes it on first use from synthetic walkers)."""
+    from gaitpipe.engine.cohort import build_cohort, write_cohort
+    from gaitpipe.hub import resolve_weights
+    from gaitpipe.hub.cohort import cached_path, save_cohort
+
+    path = resolve_weights(weights)
+    cohort = build_cohort(path, casiab=data, synthetic=synthetic, device=device, progress=True)
+    out = write_cohort(cohort, path) if beside else save_cohort(cohort, cached_path(path, cohort.encoder))
+    typer.echo(f"cohort of {path.name}: {len(cohort.vectors)} templates ({cohort.sources}) -> {out}")
 
 
 @weights_app.command("default")

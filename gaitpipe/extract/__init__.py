@@ -26,7 +26,8 @@ One module per job, in data-flow order:
 * :mod:`~gaitpipe.extract.options`: :class:`ExtractOptions`, per-input results, the report table.
 * :mod:`~gaitpipe.extract.discovery`: files and directories -> one job per video.
 * :mod:`~gaitpipe.extract.manifest`: manifests and resuming.
-* :mod:`~gaitpipe.extract.process`: one video to disk; :mod:`~gaitpipe.extract.pool`: worker processes.
+* :mod:`~gaitpipe.extract.process`: one video to disk; :mod:`~gaitpipe.extract.pool`: worker processes
+  (the Ray engine, ``engine="ray"``, is :mod:`gaitpipe.cluster.extract`).
 * :mod:`~gaitpipe.extract.batch`: the directory driver (:func:`extract_silhouettes`).
 """
 

@@ -76,13 +76,22 @@ def extract_silhouettes(
             on_result(r)
 
     workers = min(options.workers, len(pending))
-    if workers <= 1:
+    name = seg_info.get("name") or options.segmenter
+    # Workers and Ray tasks build the backend the parent resolved (auto -> yolo/bgsub), so all agree.
+    backend = name if name in ("yolo", "bgsub") else options.segmenter
+    if options.engine == "ray" and pending:
+        from gaitpipe.cluster.extract import run_ray
+
+        todo = {id(j) for j in pending}
+        for job in jobs:  # finished earlier: reported here, without a trip to the cluster
+            if id(job) not in todo:
+                finished(process_video(job, out, options, None))
+        run_ray(pending, out, options, backend, finished)
+    elif workers <= 1:
         for job in jobs:
             finished(process_video(job, out, options, segmenter))
     else:
-        name = seg_info.get("name") or options.segmenter
-        # Workers build the backend the parent resolved (auto -> yolo/bgsub), so all agree.
-        run_pool(jobs, out, options, name if name in ("yolo", "bgsub") else options.segmenter, workers, finished)
+        run_pool(jobs, out, options, backend, workers, finished)
     bar.close()
     # Completion order depends on the workers; a table sorted by path reads the same every run.
     results.sort(key=lambda r: r.path)
@@ -90,11 +99,13 @@ def extract_silhouettes(
 
 
 def _check_options(options: ExtractOptions) -> None:
+    from gaitpipe.cluster import check_engine
     from gaitpipe.io.orientation import check_rotate
 
     for name, value in (("stride", options.stride), ("min_frames", options.min_frames), ("workers", options.workers)):
         if value < 1:
             raise SettingError(f"{name} must be >= 1, got {value}", name)
+    check_engine(options.engine, options.address)  # Ray missing: one line before any work
     if options.max_frames is not None and options.max_frames < 1:
         raise SettingError(f"max_frames must be >= 1, got {options.max_frames}", "max_frames")
     options.rotate = check_rotate(options.rotate)  # SettingError("rotate ...") before any work

@@ -31,6 +31,10 @@ class ExtractOptions:
     rgb: bool = False
     workers: int = 1
     overwrite: bool = False
+    #: "local" (``workers`` processes on this machine) or "ray" (one Ray task per video; ``pip install gaitpipe[ray]``)
+    engine: str = "local"
+    #: the Ray cluster to join (None: start a local one of ``workers`` CPUs, all CPUs when ``workers`` is 1)
+    address: str | None = None
 
     def segmenter_options(self) -> dict[str, Any]:
         """Keyword options for ``create_segmenter`` (only those given)."""

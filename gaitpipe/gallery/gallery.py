@@ -77,7 +77,13 @@ from gaitpipe.gallery.store import (
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self  # typing.Self is Python 3.11+
 
+    from gaitpipe.metrics.asnorm import ScoreNormaliser
+
 log = logging.getLogger(__name__)
+
+#: Identities re-scored per probe when scores are normalised: normalisation can reorder close
+#: identities, never lift one from far down the raw ranking above the threshold.
+NORM_CANDIDATES = 20
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
@@ -521,14 +527,20 @@ class Gallery:
         threshold: float = DEFAULT_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
         reasons: list[list[str]] | None = None,
+        normaliser: ScoreNormaliser | None = None,
     ) -> list[Identification]:
         """Open-set identification: ranked matches per probe and the decision of :class:`Identification`.
 
         A name needs a score of at least ``threshold`` and at least ``margin`` above the next
         identity; ``reasons`` (one list per probe: its track's quality problems) make that probe
         ``uncertain``. The runner-up identity is always searched for, even with ``top_k`` 1.
+        ``normaliser``: decide on AS-norm scores (:mod:`gaitpipe.metrics.asnorm`; ``threshold`` and
+        ``margin`` are then on that scale), see :meth:`_normalised`.
         """
-        ranked = self.search(embeddings, max(2, int(top_k)))
+        wanted = max(2, int(top_k))
+        ranked = self.search(embeddings, max(wanted, NORM_CANDIDATES) if normaliser is not None else wanted)
+        if normaliser is not None:
+            ranked = self._normalised(embeddings, ranked, normaliser)
         why = reasons if reasons is not None else [[] for _ in ranked]
         if len(why) != len(ranked):
             raise GalleryError(f"{len(why)} lists of quality reasons for {len(ranked)} probes")
@@ -542,6 +554,45 @@ class Gallery:
             )
             for m, r in zip(ranked, why)
         ]
+
+    def _normalised(
+        self, embeddings: np.ndarray, ranked: list[list[Match]], normaliser: ScoreNormaliser
+    ) -> list[list[Match]]:
+        """Each probe's identities re-scored with AS-norm and re-ranked (raw scores kept in ``raw``).
+
+        An identity's normalised score is that of its best raw enrolment (the one the search
+        returned), normalised with both sides' cohort statistics; the candidates are the best
+        :data:`NORM_CANDIDATES` identities by raw score, enough for the few that can change places.
+        """
+        from gaitpipe.metrics.asnorm import CohortStats, normalise
+
+        emb = np.asarray(embeddings, np.float32)
+        probes = faiss_index.flatten_parts(emb[None] if emb.ndim == 2 else emb)
+        ids = sorted({m.enrolment_id for r in ranked for m in r})
+        if not ids:
+            return ranked
+        rows = {t.id: t for t in self.store.templates(ids)}
+        missing = [i for i in ids if i not in rows]
+        if missing:  # removed between the search and now: searching again sees the change
+            raise GalleryError(f"enrolments {missing[:5]} vanished during the search; try again")
+        col = {i: k for k, i in enumerate(ids)}
+        enrol = normaliser.stats(faiss_index.flatten_parts(np.stack([rows[i].embedding for i in ids])))
+        probe = normaliser.stats(probes)
+        out = []
+        for q, matches in enumerate(ranked):
+            if not matches:
+                out.append(matches)
+                continue
+            cols = [col[m.enrolment_id] for m in matches]
+            raw = np.array([[m.score for m in matches]])
+            z = normalise(
+                raw,
+                CohortStats(probe.mean[q : q + 1], probe.std[q : q + 1]),
+                CohortStats(enrol.mean[cols], enrol.std[cols]),
+            )[0]
+            rescored = [Match(m.identity, float(s), m.enrolment_id, raw=m.score) for m, s in zip(matches, z)]
+            out.append(sorted(rescored, key=lambda m: -m.score))
+        return out
 
     # -- maintenance ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -25,11 +25,22 @@ class Match:
     """One identity in a ranked list: its best (max) similarity over its enrolments."""
 
     identity: str
-    score: float  #: part-averaged cosine similarity in [-1, 1]
+    #: what decisions use: the part-averaged cosine similarity in [-1, 1], or its AS-norm score
+    #: when the search normalised scores (then ``raw`` holds the cosine)
+    score: float
     enrolment_id: int  #: the enrolment that gave the score
+    raw: float | None = None  #: the raw cosine when ``score`` is normalised (:mod:`gaitpipe.metrics.asnorm`)
+
+    @property
+    def raw_score(self) -> float:
+        """The part-averaged cosine similarity, normalised or not."""
+        return float(self.score if self.raw is None else self.raw)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.identity, "score": round(float(self.score), 6)}
+        d: dict[str, Any] = {"id": self.identity, "score": round(float(self.score), 6)}
+        if self.raw is not None:
+            d["raw"] = round(float(self.raw), 6)
+        return d
 
 
 @dataclass
@@ -84,6 +95,8 @@ class Identification:
             gap = "" if self.second is None else f", {best.score - self.second.score:.3f} above {self.second.identity}"
             self.why = f"score {best.score:.3f} clears the threshold {self.threshold:.3f}{gap}"
             self.why += f" (margin {self.margin:.3f})"
+        if best is not None and best.raw is not None and not self.reasons:
+            self.why += f"; scores are AS-norm normalised (raw cosine of {best.identity}: {best.raw:.3f})"
 
     @property
     def best(self) -> Match | None:

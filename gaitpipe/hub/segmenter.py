@@ -14,10 +14,19 @@ from pathlib import Path
 
 from gaitpipe.errors import SegmenterWeightsError
 from gaitpipe.hub import remote
-from gaitpipe.hub.locations import env_weights_dirs, user_weights_dir, weights_dirs
+from gaitpipe.hub.locations import env_weights_dirs, packaged_weights_dir, user_weights_dir, weights_dirs
 
 #: The segmenter's weights when none are given (ultralytics' nano segmentation model).
 DEFAULT_SEGMENTER_WEIGHTS = "yolo11n-seg.pt"
+#: A small YOLO11n-seg trained on synthetic people only (gaitpipe.synth), shipped in the source
+#: tree for tests of the yolo path offline; not for real footage and never picked by ``auto``
+#: (see docs/models/yolo11n-seg-synthpeople.md).
+SYNTHETIC_TEST_SEGMENTER_WEIGHTS = "yolo11n-seg-synthpeople.pt"
+
+
+def packaged_segmenter_dir() -> Path:
+    """Segmenter weights shipped in the source tree (a subfolder, so the encoder index ignores them)."""
+    return packaged_weights_dir() / "segmenters"
 
 
 def download_dir() -> Path:
@@ -29,7 +38,7 @@ def download_dir() -> Path:
 
 def segmenter_search_dirs() -> list[Path]:
     """Where a segmenter weights *name* (not a path) is looked for, in order."""
-    dirs = list(weights_dirs())
+    dirs = [*weights_dirs(), packaged_segmenter_dir()]
     try:
         from ultralytics.utils import SETTINGS
 
@@ -93,8 +102,10 @@ def resolve_segmenter_weights(weights: str | Path | None = None) -> Path:
 
 __all__ = [
     "DEFAULT_SEGMENTER_WEIGHTS",
+    "SYNTHETIC_TEST_SEGMENTER_WEIGHTS",
     "download_dir",
     "find_segmenter_weights",
+    "packaged_segmenter_dir",
     "resolve_segmenter_weights",
     "segmenter_search_dirs",
 ]

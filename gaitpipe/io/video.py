@@ -232,9 +232,10 @@ class _CaptureSource(VideoSource):
         cap = cv2.VideoCapture(self._target)
         if not cap.isOpened():
             cap.release()
-            what = "camera" if isinstance(self._target, int) else ("stream" if self._is_live else "video")
+            # a camera's label already says "camera N"
+            what = "" if isinstance(self._target, int) else ("stream " if self._is_live else "video ")
             raise InputError(
-                f"cannot open {what} {self._label}: not a readable video (corrupt, unsupported format or unavailable)"
+                f"cannot open {what}{self._label}: not a readable video (corrupt, unsupported format or unavailable)"
             )
         # Apply the rotation tag ourselves so the result does not depend on the OpenCV build.
         rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360

@@ -38,12 +38,22 @@ class OpenSetCalibration:
         return asdict(self)
 
 
-def pair_scores(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All unordered pairs' similarities, split into (genuine, impostor). ``vectors`` [n, d] flattened."""
+def _similarities(vectors: np.ndarray, sims: np.ndarray | None) -> np.ndarray:
+    """``sims`` when given (e.g. normalised scores, :mod:`gaitpipe.metrics.asnorm`), else the inner products."""
+    if sims is not None:
+        return np.array(sims, np.float64)
     v = np.asarray(vectors, np.float32)
+    return v @ v.T
+
+
+def pair_scores(
+    vectors: np.ndarray, labels: np.ndarray, *, sims: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """All unordered pairs' similarities, split into (genuine, impostor). ``vectors`` [n, d] flattened;
+    ``sims`` [n, n]: the pairs' scores when they are not the inner products (normalised scores)."""
     labels = np.asarray(labels)
-    sims = v @ v.T
-    iu = np.triu_indices(len(v), k=1)
+    sims = _similarities(vectors, sims)
+    iu = np.triu_indices(len(labels), k=1)
     same = labels[iu[0]] == labels[iu[1]]
     scores = sims[iu]
     return scores[same], scores[~same]
@@ -61,19 +71,22 @@ def threshold_at_far(impostor: np.ndarray, far: float) -> float:
     return float(np.nextafter(ordered[allowed], np.float32(np.inf)))
 
 
-def identity_scores(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def identity_scores(
+    vectors: np.ndarray, labels: np.ndarray, *, sims: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out identity scores: ``[n, identities]`` (max similarity over each identity's
     *other* sequences; -inf when it has none) and the identity labels of the columns."""
-    v = np.asarray(vectors, np.float32)
     labels = np.asarray(labels)
-    sims = v @ v.T
+    sims = _similarities(vectors, sims).copy()
     np.fill_diagonal(sims, -np.inf)
     names = np.unique(labels)
     scores = np.stack([sims[:, labels == u].max(axis=1) for u in names], axis=1)
     return scores, names
 
 
-def margin_at_far(vectors: np.ndarray, labels: np.ndarray, threshold: float, far: float = 0.01) -> tuple[float, dict]:
+def margin_at_far(
+    vectors: np.ndarray, labels: np.ndarray, threshold: float, far: float = 0.01, *, sims: np.ndarray | None = None
+) -> tuple[float, dict]:
     """The smallest margin with at most ``far`` of the probes named wrongly, and its effect.
 
     Each sequence is a probe against all the others. A probe is *named wrongly* when its best
@@ -82,7 +95,7 @@ def margin_at_far(vectors: np.ndarray, labels: np.ndarray, threshold: float, far
     alone names wrongly, how many the margin still lets through, and the share of rightly named
     probes that the margin turns into ``unknown`` (the price).
     """
-    scores, names = identity_scores(vectors, labels)
+    scores, names = identity_scores(vectors, labels, sims=sims)
     labels = np.asarray(labels)
     n = len(labels)
     if scores.shape[1] < 2:

@@ -66,6 +66,10 @@ class GaitEncoder(nn.Module):
     classifier_prefixes: ClassVar[tuple[str, ...]] = ()
     #: config overrides giving a tiny model with the same structure, for fast shape/gradient tests.
     test_overrides: ClassVar[dict[str, Any]] = {}
+    #: whether :meth:`frame_features` / :meth:`embed_frame_features` exist: the encoder sees every frame
+    #: alone and pools frames only by a max over time, so overlapping windows of a stream can share
+    #: per-frame work (:mod:`gaitpipe.watch.features`)
+    frame_separable: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -133,6 +137,14 @@ class GaitEncoder(nn.Module):
     def forward_fixed(self, frames: torch.Tensor) -> EncoderOutput:
         """Run a batch whose sequences all have exactly ``frames.shape[1]`` valid frames."""
         raise NotImplementedError
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Per-frame features ``[T, ...]`` of single frames ``[T, 64, 44]`` (only when ``frame_separable``)."""
+        raise NotImplementedError(f"{self.arch} does not embed frames one at a time")
+
+    def embed_frame_features(self, features: torch.Tensor) -> torch.Tensor:
+        """``[n, T, ...]`` per-frame features -> ``[n, parts, dim]``, what :meth:`embed` gives for those frames."""
+        raise NotImplementedError(f"{self.arch} does not embed frames one at a time")
 
     # -- shared machinery --------------------------------------------------------------------
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> EncoderOutput:

@@ -74,6 +74,8 @@ class GaitBase(GaitEncoder):
     spec = ArchSpec(sampling="unordered", optimizer="sgd", lr=0.1, weight_decay=5e-4)
     classifier_prefixes = ("bnnecks.fc_bin",)
     test_overrides: ClassVar[dict[str, Any]] = {"channels": (8, 16, 16, 32), "embed_dim": 16, "num_classes": 5}
+    # the backbone sees each frame alone; frames meet only in the max over time
+    frame_separable = True
 
     def __init__(self, config: GaitBaseConfig) -> None:
         super().__init__(config)
@@ -103,6 +105,15 @@ class GaitBase(GaitEncoder):
         if self.training:
             return EncoderOutput(embeddings=emb, logits=self.bnnecks(emb)[1])
         return EncoderOutput(embeddings=self.bnnecks.retrieval(emb, self.config.retrieval_feature))
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``[T, C, h, w]`` of single frames ``[T, 64, 44]``."""
+        return self.backbone(frames.unsqueeze(1))
+
+    def embed_frame_features(self, features: torch.Tensor) -> torch.Tensor:
+        """``[n, T, C, h, w]`` backbone features -> ``[n, P, D]`` retrieval features (as ``forward_fixed`` in eval)."""
+        emb = self.fcs(self.hpp(temporal_max(features, dim=1)))
+        return self.bnnecks.retrieval(emb, self.config.retrieval_feature)
 
 
 def _build(overrides, **defaults) -> GaitBase:

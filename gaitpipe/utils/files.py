@@ -104,6 +104,18 @@ def atomic_torch_save(obj: Any, path: str | Path, *, sync: bool = True) -> Path:
     return atomic_write_bytes(path, buf.getvalue(), sync=sync)
 
 
+def atomic_write_npz(path: str | Path, arrays: dict[str, Any], *, sync: bool = True) -> Path:
+    """``numpy.savez_compressed`` through :func:`atomic_write_bytes` (plain arrays only: read it
+    back with ``allow_pickle=False``, so the file can never run code when loaded)."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    # Any: numpy's stub would read a ``**dict`` of arrays as possibly holding ``allow_pickle``
+    plain: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez_compressed(buf, **plain)
+    return atomic_write_bytes(path, buf.getvalue(), sync=sync)
+
+
 def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes, read in chunks (videos and weights can be large)."""
     h = hashlib.sha256()
@@ -118,6 +130,7 @@ __all__ = [
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_json",
+    "atomic_write_npz",
     "atomic_write_text",
     "file_sha256",
     "fsync_dir",
