@@ -137,7 +137,11 @@ def main() -> int:
                 continue
             gallery = Path(tmp) / backend
             for who, video in enrol:
-                pipe.enroll(video, who, gallery=gallery)
+                try:
+                    pipe.enroll(video, who, gallery=gallery)
+                except GaitpipeError as exc:  # the gallery is bound to the encoder, not the segmenter
+                    notes.append(f"{backend}: {who} enrolled with bgsub ({exc})")
+                    Pipeline(segmenter="bgsub", device="cpu").enroll(video, who, gallery=gallery)
             for who, video in probes:
                 for mode in args.modes.split(","):
                     for cache in {"on": [True], "off": [False], "both": [True, False]}[args.frame_cache]:

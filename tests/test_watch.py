@@ -192,6 +192,37 @@ def test_watch_a_file_names_the_walker_as_windows_complete(gallery, tmp_path, ca
     assert len(lines) == 2 and "track 1: ana" in lines[0] and "left: ana" in lines[1]
 
 
+def test_ctrl_c_stops_watching_cleanly_and_finishes_the_render(gallery, tmp_path, capsys, monkeypatch):
+    """Ctrl-C is how a camera watch ends: exit 0, the summary, and a complete rendered file."""
+    from gaitpipe.cli import watch as cli_watch
+
+    def interrupt(self, decision):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_watch._JsonLines, "decision", interrupt)
+    render = tmp_path / "stopped.mp4"
+    clip = str(EXAMPLES / "ana-nm-02-090.mp4")
+    args = ["watch", clip, "--gallery", str(gallery), "--segmenter", "bgsub", "--json", "--render", str(render)]
+    assert main([*args, "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "stopped: 29 frames processed" in err and f"rendered {render}" in err
+    video = cv2.VideoCapture(str(render))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 29  # up to the frame before the first decision
+    video.release()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_watch_on_a_terminal_keeps_live_lines_and_prints_who_left(gallery, capsys, monkeypatch, one_torch_thread):
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the live display (rich draws nothing here)
+    clip = str(EXAMPLES / "ana-nm-02-090.mp4")
+    args = ["watch", clip, "--gallery", str(gallery), "--segmenter", "bgsub", "--device", "cpu", "--window", "20"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "track 1 left: ana" in out.out and "stream ended" in out.err
+
+
 def test_a_walker_too_quick_for_a_whole_window_is_decided_when_the_track_ends(gallery, one_torch_thread):
     from gaitpipe.pipeline import Pipeline
 

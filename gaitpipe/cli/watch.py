@@ -135,18 +135,21 @@ def _summary(stats: WatchStats, interrupted: bool) -> str:
     return (
         f"{how}: {stats.frames_processed} frames processed in {stats.wall_s:.1f} s "
         f"({stats.processing_fps:.1f} fps; source {stats.source_fps:g} fps){dropped}; "
-        f"{stats.windows} windows, {stats.tracks} tracks decided"
+        f"{_count(stats.windows, 'window')}, {_count(stats.tracks, 'track')} decided"
     )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _line(d: WatchDecision) -> str:
     score = f" {d.score:.3f}" if d.score is not None else ""
     if d.event == "left":
-        return f"[{d.t:7.2f}s] track {d.track} left: {d.decision}{score} after {d.windows} windows"
+        return f"[{d.t:7.2f}s] track {d.track} left: {d.decision}{score} after {_count(d.windows, 'window')}"
     change = " (changed)" if d.changed and d.windows > 1 else ""
     raw = f", this window: {d.raw}" if d.raw != d.decision else ""
-    windows = f"{d.windows} window" + ("s" if d.windows != 1 else "")
-    return f"[{d.t:7.2f}s] track {d.track}: {d.decision}{score}{change} ({windows}{raw})"
+    return f"[{d.t:7.2f}s] track {d.track}: {d.decision}{score}{change} ({_count(d.windows, 'window')}{raw})"
 
 
 class _JsonLines:

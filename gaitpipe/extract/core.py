@@ -146,6 +146,8 @@ def extract_video(
         "frames_read": assembler.frames_seen,
         "frames_with_person": assembler.frames_with_person,
         "dropped": dict(sorted(dropped.items())),
+        # tracks re-joined after an occlusion: later id -> the id its walker's sequence carries
+        "rejoined_tracks": {str(k): v for k, v in sorted(assembler.aliases.items())},
         "tracks": [_track_record(s, "usable") for s in sequences]
         + [_track_record(s, "too_short") for s in sorted(assembler.rejected, key=lambda s: s.track_id)],
     }

@@ -14,7 +14,9 @@ How a frame becomes person masks:
    buffered frames (their shadow label is treated as background).
 2. **Foreground.** Colour distance to the background above ``threshold`` (Euclidean, BGR), minus
    **shadows** (pixels darker than the background by a ratio in ``shadow_ratio`` with the same
-   chromaticity: floor shadows and reflections), then a 3x3 opening (noise) and an elliptical
+   chromaticity: floor shadows and reflections; but only where the background's texture still
+   shows through, local normalised cross-correlation above ``shadow_texture``, since dark
+   trousers over a floor of the same hue pass the colour test too), then a 3x3 opening (noise) and an elliptical
    closing (small gaps).
 3. **People.** Foreground pixels are grouped by connected components of a slightly dilated
    (taller than wide) copy, so a body split by a light shirt on a light wall stays one person;
@@ -49,6 +51,10 @@ METHODS = ("median", "mog2", "knn")
 BUFFER_BUDGET = 256 * 1024 * 1024
 #: Frames read from a ``background`` clip to build its median.
 BACKGROUND_SAMPLES = 60
+#: Side (px) of the square in which a shadow candidate's texture is compared with the background's,
+#: and the background brightness variance under which a square counts as flat (no texture to compare).
+TEXTURE_WINDOW = 7
+TEXTURE_MIN_VAR = 4.0
 
 
 class BgSubSegmenter(Segmenter):
@@ -70,6 +76,7 @@ class BgSubSegmenter(Segmenter):
         refresh: int = 50,
         history: int = 60,
         conf: float | None = None,
+        shadow_texture: float | None = 0.7,
     ) -> None:
         if method not in METHODS:
             raise InputError(f"unknown background method {method!r}: choose one of {', '.join(METHODS)}")
@@ -78,6 +85,7 @@ class BgSubSegmenter(Segmenter):
         self.threshold = float(threshold)
         self.shadow_ratio = (float(shadow_ratio[0]), float(shadow_ratio[1]))
         self.shadow_chroma = float(shadow_chroma)
+        self.shadow_texture = float(shadow_texture) if shadow_texture is not None else None
         self.min_area = float(min_area)
         self.warmup = max(1, int(warmup))
         self.refresh = max(1, int(refresh))
@@ -95,6 +103,7 @@ class BgSubSegmenter(Segmenter):
             "threshold": self.threshold,
             "shadow_ratio": list(self.shadow_ratio),
             "shadow_chroma": self.shadow_chroma,
+            "shadow_texture": self.shadow_texture,
             "min_area": self.min_area,
             "warmup": self.warmup,
             "refresh": self.refresh,
@@ -117,6 +126,11 @@ class BgSubSegmenter(Segmenter):
             ratio = px_sum / pb_sum
             chroma = np.abs(px / px_sum[:, None] - pb / pb_sum[:, None]).sum(axis=1)
             shadow = (ratio > self.shadow_ratio[0]) & (ratio < self.shadow_ratio[1]) & (chroma < self.shadow_chroma)
+            if self.shadow_texture is not None and shadow.any():
+                # Dark trousers over a floor of the same hue pass the colour test too. A shadow
+                # keeps the floor's texture (tiles, markings, grain) underneath; a body hides it.
+                keeps = texture_kept(x, background, ys[shadow], xs[shadow], self.shadow_texture)
+                shadow[np.flatnonzero(shadow)[~keeps]] = False
             fg[ys[shadow], xs[shadow]] = False
         return fg.astype(np.uint8)
 
@@ -222,6 +236,31 @@ class BgSubSegmenter(Segmenter):
                 f"the video is {image.shape[1]}x{image.shape[0]}"
             )
         return background
+
+
+def texture_kept(
+    image: np.ndarray, background: np.ndarray, ys: np.ndarray, xs: np.ndarray, min_ncc: float
+) -> np.ndarray:
+    """Whether the background's texture shows through at pixels ``(ys, xs)`` (bool per pixel).
+
+    Normalised cross-correlation of image and background brightness in a TEXTURE_WINDOW square:
+    above ``min_ncc`` the background pattern is still there (a shadow darkens it, it does not
+    replace it). Where the background is flat (variance under TEXTURE_MIN_VAR) there is no
+    texture to tell by, and the pixel counts as kept (a shadow, as the colour test said).
+    """
+    pad = TEXTURE_WINDOW
+    y0, y1 = max(0, int(ys.min()) - pad), min(image.shape[0], int(ys.max()) + pad + 1)
+    x0, x1 = max(0, int(xs.min()) - pad), min(image.shape[1], int(xs.max()) + pad + 1)
+    gi = image[y0:y1, x0:x1].mean(axis=2)
+    gb = background[y0:y1, x0:x1].mean(axis=2)
+    k = (TEXTURE_WINDOW, TEXTURE_WINDOW)
+    mi, mb = cv2.boxFilter(gi, -1, k), cv2.boxFilter(gb, -1, k)
+    var_i = cv2.boxFilter(gi * gi, -1, k) - mi * mi
+    var_b = cv2.boxFilter(gb * gb, -1, k) - mb * mb
+    cov = cv2.boxFilter(gi * gb, -1, k) - mi * mb
+    yy, xx = ys - y0, xs - x0
+    ncc = cov[yy, xx] / np.sqrt(np.maximum(var_i[yy, xx] * var_b[yy, xx], 1e-6))
+    return (var_b[yy, xx] <= TEXTURE_MIN_VAR) | (ncc > min_ncc)
 
 
 def median_background(images: Iterable[np.ndarray]) -> np.ndarray:

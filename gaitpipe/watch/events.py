@@ -20,8 +20,8 @@ class WatchDecision:
     identity's), part-averaged cosine of the track's recent windows against the gallery.
     """
 
-    t: float  #: stream time (seconds) of the window's last frame
-    frame: int  #: source index of the window's last frame
+    t: float  #: stream time (seconds) of the frame the decision was made on (where the window completed)
+    frame: int  #: source index of that frame
     track: int  #: tracker id
     decision: str  #: a name, ``unknown`` or ``uncertain`` (after hysteresis)
     score: float | None
