@@ -480,7 +480,7 @@ def run_demo(
         fingerprint=fingerprint,
         segmenter=segmenter,
         device=pipe.device,
-        threshold=pipe.threshold,
+        threshold=pipe.decision_rule()[1].value,  # on the scale the decisions used (raw or AS-norm)
         enrolled=enrolled,
         rows=rows,
         seconds=time.perf_counter() - t0,

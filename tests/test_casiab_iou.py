@@ -7,8 +7,8 @@ per-track assembly with border-cut frames dropped, OpenGait normalisation, pkl +
 written). Each clip's 64x64 silhouettes, placed at the source frame indices recorded in its
 manifest, are compared with the official silhouettes of the same subject/condition/view,
 aligned by the best frame offset (the official sequences drop partial-body frames). Official
-frames we have no silhouette for count as IoU 0. Required: mean IoU >= 0.90, no clip below
-0.80. ``benchmarks/casiab_iou.py --via-extract`` prints the same table.
+frames we have no silhouette for count as IoU 0. Required (issue 18): mean IoU >= 0.92, no clip
+below 0.85 (measured 0.922 / 0.869). ``benchmarks/casiab_iou.py --via-extract`` prints the same table.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_extract_silhouettes_match_official_casiab(casiab_videos, casiab_pack, t
     table = "\n".join(f"{n:<22} frames={f:>3} offset={o:>3} missing={m:>2} IoU={iou:.3f}" for n, f, o, m, iou in rows)
     print("\n" + table)
     ious = np.array([r[-1] for r in rows])
-    assert ious.mean() >= 0.90 and ious.min() >= 0.80, f"mean {ious.mean():.3f} min {ious.min():.3f}\n{table}"
+    assert ious.mean() >= 0.92 and ious.min() >= 0.85, f"mean {ious.mean():.3f} min {ious.min():.3f}\n{table}"
     assert sum(r[3] for r in rows) <= len(rows)  # we (almost) never miss a frame the official set has
 
 

@@ -80,7 +80,7 @@ def test_bgsub_scene_identities_and_clean_silhouettes(name):
         # Fewer polluted frames and better silhouettes than keeping everything.
         assert a.frames_kept_occluded <= b.frames_kept_occluded
         assert a.silhouette_iou >= b.silhouette_iou - 0.005, (a, b)
-        assert a.silhouette_iou >= 0.84, a
+        assert a.silhouette_iou >= 0.8, a
     if name == "cross2":
         # Both walkers keep one identity through the crossing; the merged blob is dropped.
         assert [a.switches for a in after] == [0, 0] and all(len(a.track_ids) == 1 for a in after)

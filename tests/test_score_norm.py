@@ -248,3 +248,57 @@ def test_identify_on_normalised_scores_end_to_end(tmp_path, monkeypatch, capsys,
     assert normaliser is not None and threshold.source == "default" and threshold.scale == "as-norm"
     assert "generic AS-norm default" in (threshold.note or "") and margin.scale == "as-norm"
     assert Pipeline(weights=weights, segmenter="bgsub", device="cpu").decision_rule(False)[0] is None
+
+
+def test_cross_scene_report_and_its_calibration_reach_identify(tmp_path, monkeypatch, one_torch_thread):
+    """The library behind ``benchmarks/cross_scene.py`` and ``weights calibrate --cross-scene`` on a
+    tiny encoder and two tiny synthetic sets: figures for both scales, an operating point, and a
+    calibration that identify then uses (normalised scores, the calibrated threshold)."""
+    from conftest import write_tiny_weights
+
+    from gaitpipe.engine.cohort import build_cohort
+    from gaitpipe.engine.scene_calibration import cross_scene_report, write_normalised_calibration
+    from gaitpipe.pipeline import Pipeline
+
+    monkeypatch.setenv("GAITPIPE_CACHE", str(tmp_path / "cache"))
+    weights = write_tiny_weights(tmp_path / "tiny.pt", {"open_set": {"threshold": 0.3}})
+    synth = tmp_path / "synth"
+    cohort = build_cohort(weights, synthetic=3, cache_dir=synth)
+    report = cross_scene_report(
+        weights, people=4, scenes=2, size=(160, 120), cohort=cohort.normaliser(), synth_dir=synth, device="cpu"
+    )
+    json.dumps(report)  # the benchmark's --json output
+    for scale in ("raw", "as-norm"):
+        entry = report["scales"][scale]
+        assert set(entry["sets"]) == {"synthetic-calibration", "synthetic-test"}
+        test = entry["at_operating_point"]["synthetic-test"]
+        assert {"far_same_scene_impostor", "tar_genuine_cross_scene", "far_impostor"} <= set(test)
+        assert entry["sets"]["synthetic-test"]["same_scene_impostor_pairs"] == 12
+        assert "synthetic-calibration" in entry["operating_point"]["set_by"]  # no CASIA-B here
+    assert Pipeline(weights=weights, segmenter="bgsub", device="cpu").score_norm is False
+    record = write_normalised_calibration(weights, report)
+    assert record["threshold"] == report["scales"]["as-norm"]["operating_point"]["threshold"]
+    save_cohort(cohort, beside_weights(weights))
+    pipe = Pipeline(weights=weights, segmenter="bgsub", device="cpu")
+    normaliser, threshold, margin = pipe.decision_rule()
+    assert pipe.score_norm is True and normaliser is not None
+    assert threshold.value == record["threshold"] and threshold.source == "calibrated" and threshold.scale == "as-norm"
+    assert margin.value == record["margin"] and margin.source == "calibrated"
+
+
+def test_shipped_cohorts_belong_to_their_weights():
+    """Every cohort shipped beside a weights file was made by that file's encoder (retrained weights
+    need a new one), and the default weights ship theirs with a normalised calibration."""
+    from gaitpipe.hub import default_weights, packaged_weights_dir
+    from gaitpipe.hub.cohort import COHORT_SUFFIX
+    from gaitpipe.models.checkpoint import read_meta
+
+    shipped = sorted(packaged_weights_dir().glob(f"*{COHORT_SUFFIX}"))
+    for path in shipped:
+        weights = path.with_name(path.name[: -len(COHORT_SUFFIX)] + ".pt")
+        meta = read_meta(weights)
+        cohort = load_cohort(path, encoder=meta["fingerprint"])
+        assert cohort.vectors.shape[1] == meta["parts"] * meta["embed_dim"]
+    default = default_weights()
+    assert default is not None and beside_weights(default) in shipped
+    assert (read_meta(default).get("open_set") or {}).get("normalised", {}).get("threshold") is not None

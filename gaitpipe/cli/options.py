@@ -169,7 +169,7 @@ MARGIN = typer.Option(
     "--margin",
     callback=_check_margin,
     help="How far the best identity must score above the next one to be named (cosine: 0..2); closer is "
-    "'unknown' with both listed (default: from the weights, else 0.05, or 0.5 on AS-norm scores).",
+    "'unknown' with both listed (default: from the weights, else 0.05, or 0.25 on AS-norm scores).",
 )
 SCORE_NORM = typer.Option(
     None,

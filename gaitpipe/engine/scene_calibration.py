@@ -123,16 +123,20 @@ def synthetic_set(
     synth_dir: Path,
     views: tuple[float, float] = CROSS_SCENE_VIEWS,
     both_directions: bool = False,
+    size: tuple[int, int] = (320, 240),
     device: str | None = None,
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> LabelledSet:
-    """One of the :data:`SYNTH_SEEDS` cross-scene sets, rendered once and cached in ``synth_dir``."""
+    """One of the :data:`SYNTH_SEEDS` cross-scene sets, rendered once and cached in ``synth_dir``
+    (``size``: the rendered frames; smaller renders faster, for tests)."""
     from gaitpipe.engine.cohort import embed_arrays
     from gaitpipe.synth.cross_scene import cached
 
     seed = SYNTH_SEEDS[name]
-    paths = {"views": tuple(views), "both_directions": both_directions}
+    paths: dict[str, Any] = {"views": tuple(views), "both_directions": both_directions}
+    if tuple(size) != (320, 240):
+        paths["size"] = tuple(size)
     walkers = cached("cross-scene", synth_dir, people=people, scenes=scenes, seed=seed, progress=progress, **paths)
     key = f"{name}|{fingerprint}|{people}|{scenes}|{seed}" + ("" if paths == _OLD_KEY_PATHS else f"|{paths}")
     vectors = _cached_vectors(
@@ -250,6 +254,7 @@ def cross_scene_report(
     scenes: int = 6,
     views: tuple[float, float] = CROSS_SCENE_VIEWS,
     both_directions: bool = False,
+    size: tuple[int, int] = (320, 240),
     target_far: float = 0.01,
     cohort: ScoreNormaliser | None = None,
     synth_dir: str | Path,
@@ -285,6 +290,7 @@ def cross_scene_report(
             synth_dir=Path(synth_dir),
             views=views,
             both_directions=both_directions,
+            size=size,
             **common,
         )
         for name in SYNTH_SEEDS

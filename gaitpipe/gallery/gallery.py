@@ -81,8 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: Identities re-scored per probe when scores are normalised: normalisation can reorder close
-#: identities, never lift one from far down the raw ranking above the threshold.
+#: Identities re-scored per probe when scores are normalised: normalisation reorders identities
+#: whose raw scores are close; one far down the raw ranking rarely overtakes the best (not re-scored).
 NORM_CANDIDATES = 20
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 

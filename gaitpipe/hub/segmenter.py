@@ -1,7 +1,8 @@
 """YOLO segmentation weights for the ``yolo`` segmenter: found locally, else ultralytics' download.
 
 A *name* (``yolo11n-seg.pt``) is looked for in gaitpipe's weights folders
-(:func:`gaitpipe.hub.weights_dirs`), then ultralytics' weights folder; a *path* is used as given.
+(:func:`gaitpipe.hub.weights_dirs`), the shipped segmenters folder (the synthetic-people test model),
+then ultralytics' weights folder; a *path* is used as given.
 The working directory is never searched: a file dropped there must not be picked up (and run,
 see :mod:`gaitpipe.hub.pickle_guard`) without the user naming it. Only when nothing local exists
 does ultralytics download its asset, into gaitpipe's user weights folder
