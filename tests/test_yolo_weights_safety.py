@@ -119,6 +119,20 @@ def no_user_weights(tmp_path, monkeypatch) -> Path:
     return wdir
 
 
+def test_ultralytics_weights_dir_setting_is_not_searched(no_user_weights, tmp_path, monkeypatch):
+    """ultralytics points its weights_dir at <first working directory>/weights: never implicit."""
+    from ultralytics.utils import SETTINGS
+
+    from gaitpipe.hub.segmenter import find_segmenter_weights, segmenter_search_dirs
+
+    planted = tmp_path / "cwd-weights"
+    planted.mkdir()
+    (planted / "yolo11n-seg.pt").write_bytes(b"not looked at")
+    monkeypatch.setitem(SETTINGS, "weights_dir", str(planted))
+    assert planted not in segmenter_search_dirs()
+    assert find_segmenter_weights() is None
+
+
 # ----------------------------------------------------------------------------- the guard itself
 @pytest.mark.parametrize(
     "payload",

@@ -38,14 +38,13 @@ def download_dir() -> Path:
 
 
 def segmenter_search_dirs() -> list[Path]:
-    """Where a segmenter weights *name* (not a path) is looked for, in order."""
-    dirs = [*weights_dirs(), packaged_segmenter_dir()]
-    try:
-        from ultralytics.utils import SETTINGS
+    """Where a segmenter weights *name* (not a path) is looked for, in order.
 
-        dirs.append(Path(SETTINGS["weights_dir"]))
-    except Exception:  # settings unreadable: the other places still count
-        pass
+    Not ultralytics' own ``weights_dir`` setting: ultralytics sets it, the first time it runs, to
+    ``weights/`` under whatever git checkout or working directory that was, so looking there
+    would read files from a working directory the user never named.
+    """
+    dirs = [*weights_dirs(), packaged_segmenter_dir()]
     out: list[Path] = []
     for d in dirs:
         if d not in out:
