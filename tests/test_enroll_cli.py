@@ -259,7 +259,7 @@ def test_enrol_identify_json_and_render_plumbing(capsys, tmp_path, tiny_weights)
     assert set(result) == {"video", "rotation", "threshold", "margin", "walkers"}
     assert result["video"].endswith(PROBE_CLIP.name)
     assert result["threshold"]["value"] == 0.3 and result["threshold"]["source"] == "calibrated"
-    assert result["margin"] == {"value": 0.05, "source": "default"}  # the weights carry no margin
+    assert result["margin"] == {"value": 0.05, "source": "default", "scale": "raw"}  # the weights carry no margin
     assert result["rotation"]["degrees"] == 0 and result["rotation"]["decided_by"] == "auto"  # upright clip
     assert len(result["walkers"]) >= 1
     w = result["walkers"][0]

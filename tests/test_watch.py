@@ -348,7 +348,6 @@ def _closed_port() -> int:
         ("examples/ana-bg-01-090.mp4", ["--window", "0"], "--window: window must be at least 5"),
         ("examples/ana-bg-01-090.mp4", ["--window-stride", "31"], "--window-stride: the window stride must be"),
         ("examples/ana-bg-01-090.mp4", ["--hold", "0"], "--hold: hold must be at least 1"),
-        ("examples/ana-bg-01-090.mp4", ["--threshold", "5"], "--threshold: threshold must be a cosine similarity"),
     ],
 )
 def test_bad_sources_and_settings_are_one_error_line(gallery, capsys, source, extra, message):
@@ -357,6 +356,13 @@ def test_bad_sources_and_settings_are_one_error_line(gallery, capsys, source, ex
     assert main(["watch", src, "--gallery", str(gallery), "--segmenter", "bgsub", *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err, err
+
+
+def test_a_threshold_that_is_no_score_is_a_usage_error(gallery, capsys):
+    clip = str(EXAMPLES / "ana-bg-01-090.mp4")
+    assert main(["watch", clip, "--gallery", str(gallery), "--segmenter", "bgsub", "--threshold", "nan"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--threshold" in err and "finite score" in err and "\n" not in err, err
 
 
 def test_an_empty_gallery_fails_before_the_stream_is_read(tmp_path, capsys):
