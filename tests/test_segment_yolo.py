@@ -198,8 +198,9 @@ REAL = os.environ.get("GAITPIPE_YOLO_WEIGHTS")
 
 @pytest.mark.skipif(
     not (REAL and Path(REAL).is_file()),
-    reason="no YOLO segmentation weights (none ship with gaitpipe or its test extra): set "
-    "GAITPIPE_YOLO_WEIGHTS to a YOLO-seg weights file such as yolo11n-seg.pt",
+    reason="no YOLO segmentation weights trained on real people (gaitpipe ships only a synthetic-people "
+    "test model, which tests/test_yolo_synthpeople.py uses): set GAITPIPE_YOLO_WEIGHTS to a YOLO-seg "
+    "weights file such as yolo11n-seg.pt",
 )
 def test_real_segmentation_weights_on_casiab(casiab_videos, casiab_pack):
     import sys

@@ -165,3 +165,30 @@ def test_extract_enroll_identify_through_the_cli(weights, clips, capsys, tmp_pat
     walkers = sorted(walkers, key=lambda w: -w["frames"])[:2]  # the two walkers, not a stray short track
     tops = [w["matches"][0]["id"] for w in walkers]
     assert sorted(tops) == ["walker1", "walker2"], stdout
+
+
+def test_a_seg_model_without_a_person_class_is_a_clear_error(tmp_path, capsys):
+    """A real seg network whose classes are not people (here: the test model relabelled) is refused."""
+    import torch
+
+    ckpt = torch.load(find_segmenter_weights(MODEL), map_location="cpu", weights_only=False)
+    ckpt["model"].names = {0: "cat"}
+    relabelled = tmp_path / "cats-seg.pt"
+    torch.save(ckpt, relabelled)
+    clip = tmp_path / "walk.mp4"
+    write_clip(render_scene(Scene(walks=[_walker(1, 0)], n_frames=12, seed=0)), clip)
+    code = main(
+        [
+            "extract-silhouettes",
+            str(clip),
+            "--out",
+            str(tmp_path / "out"),
+            "--segmenter",
+            "yolo",
+            "--seg-weights",
+            str(relabelled),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and err.startswith("error: ") and "\n" not in err, err
+    assert "has no 'person' class" in err and "cat" in err
