@@ -113,3 +113,33 @@ def test_config_rejects_unknown_names_and_device_pack() -> None:
     with pytest.raises(SettingError, match="augmentations run in loader processes"):
         TrainConfig(arch="gaitbase-small", data="x.npz", augment="da", data_on_device=True).check()
     TrainConfig(arch="gaitbase-small", data="x.npz", augment="none", data_on_device=True).check()
+
+
+def test_rate_keeps_that_share_of_sequences_clean(always: None) -> None:
+    """rate 0.5: about half the sequences come back untouched, the rest all changed; rate 1 and
+    rate 0 are every and no sequence."""
+    frames = np.full((3, 64, 64), 255, np.uint8)  # every erased rectangle shows
+    rng = np.random.default_rng(5)
+    half = SilhouetteAugmenter(["erase"], rate=0.5)
+    clean = sum(np.array_equal(half(frames, rng), frames) for _ in range(400))
+    assert 160 < clean < 240
+    assert not any(np.array_equal(SilhouetteAugmenter(["erase"])(frames, rng), frames) for _ in range(50))
+    none = SilhouetteAugmenter(["erase"], rate=0.0)
+    assert all(np.array_equal(none(frames, rng), frames) for _ in range(50))
+
+
+def test_rate_one_draws_as_before(always: None) -> None:
+    """The default rate consumes no random number, so a run started before the rate setting
+    existed resumes with exactly the augmentations it would have drawn."""
+    frames = walker(3)
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    SilhouetteAugmenter(["erase"], rate=1.0)(frames, a)
+    SilhouetteAugmenter(["erase"])(frames, b)
+    assert a.random() == b.random()
+
+
+def test_rate_outside_zero_one_is_refused() -> None:
+    with pytest.raises(SettingError, match="augment rate must be between 0 and 1"):
+        SilhouetteAugmenter(["erase"], rate=1.5)
+    with pytest.raises(SettingError, match="augment_rate must be between 0 and 1"):
+        TrainConfig(arch="gaitbase-small", data="x.npz", augment="real", augment_rate=-0.1).check()

@@ -286,6 +286,46 @@ def test_cross_scene_report_and_its_calibration_reach_identify(tmp_path, monkeyp
     assert margin.value == record["margin"] and margin.source == "calibrated"
 
 
+def test_cohort_and_cross_scene_calibration_commands(tmp_path, monkeypatch, capsys, one_torch_thread):
+    """``weights cohort`` (user cache, or ``--beside`` the file) and ``weights calibrate --cross-scene``
+    (``--dry-run`` leaves the file alone; otherwise identify then decides on AS-norm scores at the
+    calibrated point), on a tiny encoder and tiny synthetic sets."""
+    from conftest import write_tiny_weights
+
+    from gaitpipe.cli.app import main
+    from gaitpipe.models.checkpoint import read_meta
+    from gaitpipe.pipeline import Pipeline
+    from gaitpipe.utils.files import file_sha256
+
+    monkeypatch.setenv("GAITPIPE_CACHE", str(tmp_path / "cache"))
+    weights = write_tiny_weights(tmp_path / "w" / "tiny.pt", {"open_set": {"threshold": 0.3}})
+    fp = read_meta(weights)["fingerprint"]
+    assert main(["weights", "cohort", str(weights), "--synthetic", "3", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "cohort of tiny.pt: 3 templates" in out and str(cached_path(weights, fp)) in out
+    assert load_cohort(cached_path(weights, fp), encoder=fp).vectors.shape[0] == 3
+    assert find_cohort(weights, fp) is not None and not beside_weights(weights).exists()
+    assert main(["weights", "cohort", str(weights), "--synthetic", "4", "--beside", "--device", "cpu"]) == 0
+    assert load_cohort(beside_weights(weights), encoder=fp).vectors.shape[0] == 4
+
+    before = file_sha256(weights)
+    cmd = ["weights", "calibrate", str(weights), "--cross-scene", "--people", "4", "--scenes", "2", "--device", "cpu"]
+    assert main([*cmd, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "raw: threshold" in out and "as-norm: threshold" in out and "same-scene impostors accepted" in out
+    assert file_sha256(weights) == before and Pipeline(weights=weights, segmenter="bgsub").score_norm is False
+    assert main(cmd) == 0
+    assert "open_set.normalised" in capsys.readouterr().out
+    record = read_meta(weights)["open_set"]["normalised"]
+    pipe = Pipeline(weights=weights, segmenter="bgsub", device="cpu")
+    normaliser, threshold, _ = pipe.decision_rule()
+    assert pipe.score_norm is True and normaliser is not None
+    assert threshold.value == record["threshold"] and threshold.source == "calibrated"
+    # a set too small to hold same-scene impostors is one clear error naming the flag
+    assert main([*cmd[:-4], "--people", "1", "--device", "cpu"]) != 0
+    assert "--people" in capsys.readouterr().err
+
+
 def test_shipped_cohorts_belong_to_their_weights():
     """Every cohort shipped beside a weights file was made by that file's encoder (retrained weights
     need a new one), and the default weights ship theirs with a normalised calibration."""

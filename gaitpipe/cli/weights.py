@@ -231,13 +231,15 @@ def calibrate_command(
         help="Calibrate the threshold and margin on AS-norm scores across scenes instead: synthetic walkers "
         "filmed in two places (rendered once, a few minutes) plus --data's held-out --subjects when given.",
     ),
+    people: int = typer.Option(60, "--people", min=2, help="--cross-scene: synthetic people per set."),
+    scenes: int = typer.Option(6, "--scenes", min=2, help="--cross-scene: synthetic scenes per set."),
 ) -> None:
     """Measure validation rank-1 and calibrate the open-set threshold; store both in the weights."""
     from gaitpipe.engine.release import calibrate_weights, transfer_calibration
     from gaitpipe.errors import InputError
 
     if cross_scene:
-        _calibrate_cross_scene(weights, data, subjects, far, device, write=not dry_run)
+        _calibrate_cross_scene(weights, data, subjects, far, device, people, scenes, write=not dry_run)
         return
     if (data is None) == (validated is None):
         raise InputError("pass either --data (measure on held-out subjects) or --from (copy a held-out run's figures)")
@@ -278,7 +280,15 @@ def calibrate_command(
 
 
 def _calibrate_cross_scene(
-    weights: str, data: Optional[Path], subjects: str, far: float, device: Optional[str], *, write: bool
+    weights: str,
+    data: Optional[Path],
+    subjects: str,
+    far: float,
+    device: Optional[str],
+    people: int,
+    scenes: int,
+    *,
+    write: bool,
 ) -> None:
     from gaitpipe.engine.cohort import ensure_cohort
     from gaitpipe.engine.scene_calibration import cross_scene_report, write_normalised_calibration
@@ -291,6 +301,8 @@ def _calibrate_cross_scene(
         path,
         casiab=data,
         subjects=subjects,
+        people=people,
+        scenes=scenes,
         target_far=far,
         cohort=cohort.normaliser(),
         synth_dir=user_cache_dir() / "synth",

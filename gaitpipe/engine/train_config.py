@@ -34,6 +34,7 @@ class TrainConfig:
         help="Silhouette augmentations, comma-separated: rotate,erase,holes,edges,cut,shadow,jitter, "
         "or a set: da (rotate,erase: OpenGait's GaitBase_DA), real (all), none.",
     )
+    augment_rate: float = setting(1.0, help="Share of training sequences augmented at all (the rest stay clean); 0-1.")
     optimizer: str | None = setting(None, help="sgd or adam (default: the architecture's; adam for HSTL and GaitNet).")
     lr: float | None = setting(None, help="Learning rate (default: the architecture's; else SGD 0.1, Adam 1e-4).")
     momentum: float = setting(0.9, help="SGD momentum.")
@@ -103,6 +104,8 @@ class TrainConfig:
             )
         parse_batch(self.batch)
         parse_augment(self.augment)
+        if not 0.0 <= self.augment_rate <= 1.0:
+            raise SettingError(f"augment_rate must be between 0 and 1, got {self.augment_rate}", "augment_rate")
         if self.data_on_device and parse_augment(self.augment):
             raise SettingError(
                 "augmentations run in loader processes; drop data_on_device or augment", "augment", "data_on_device"

@@ -152,7 +152,7 @@ class Trainer:
         self.sampling = c.sampling or model.spec.sampling
         # Batch i (its sequences and their frames) depends on (seed, i) alone: see gaitpipe.data.loader.
         self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed, stop=c.iters)
-        augmenter = SilhouetteAugmenter(parse_augment(c.augment))
+        augmenter = SilhouetteAugmenter(parse_augment(c.augment), rate=c.augment_rate)
         self.samples = TrainSamples(self.train_set, c.frames, self.sampling, seed=c.seed, augment=augmenter)
         self.workers = default_workers() if c.workers is None else c.workers
         self.device_pack = DevicePack(self.samples, self.device) if c.data_on_device else None
