@@ -136,6 +136,16 @@ def test_train_resume_evaluate(tiny_pack, tmp_path, capsys):
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in records if r["type"] == "train"] == [1, 2, 3, 4, 5]
 
+    # A resumed run takes new milestones (the saved scheduler would keep the old ones): decay at 1
+    # instead of 2, 3, 4 gives 0.1 x 0.1 from the resume on; the old schedule would give 0.001.
+    out3 = tmp_path / "rescheduled"
+    rescheduled = ["--resume", str(mid), "--milestones", "1", "--log-every", "1", "--out", str(out3)]
+    rc = _train(["--data", str(tiny_pack), "--iters", "5", *rescheduled])
+    assert rc == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in (out3 / "train_log.jsonl").read_text().splitlines()]
+    lrs = {r["iter"]: r["lr"] for r in records if r["type"] == "train"}
+    assert lrs[4] == pytest.approx(0.01) and lrs[5] == pytest.approx(0.01)
+
     # evaluate --json, embeddings and CMC plot
     capsys.readouterr()
     npz, png = tmp_path / "emb.npz", tmp_path / "cmc.png"

@@ -47,11 +47,10 @@ class TrainConfig:
     device: str | None = setting(None, help="cpu, cuda, cuda:1 (default: CUDA when present).")
     amp: bool = setting(False, help="Mixed precision (fp16 + grad scaling on CUDA, bf16 on CPU).")
     amp_dtype: str | None = setting(None, help="fp16 or bf16.")
-    #: None = on for CUDA, and on the CPU in fp32 (15-28 % faster there; under bf16 autocast no
-    #: faster, so off). An earlier torch's oneDNN backward crashed on 8-channel convolutions with it;
-    #: torch 2.14 does not (tests/test_train_loader.py runs that case in a subprocess).
+    #: None = on for CUDA only: on some CPUs (AVX-512, torch 2.14.1) oneDNN's fp32 backward crashes
+    #: on narrow channels-last convolutions (docs/training.md), so the CPU opts in explicitly.
     channels_last: bool | None = setting(
-        None, help="Channels-last convolutions (default: on for CUDA, and for the CPU without --amp)."
+        None, help="Channels-last convolutions (default: on for CUDA; on the CPU only when asked, see docs)."
     )
     resume: str | None = setting(None, help="Checkpoint of an earlier run (its .state.pt must sit next to it).")
     out: str = setting("runs/train", help="Output folder for checkpoints, log and loss curve.")

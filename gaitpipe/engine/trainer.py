@@ -214,6 +214,7 @@ class Trainer:
     def _restore(self, st: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
+        self._apply_schedule(int(st["iteration"]))
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
         if "position" in st["sampler"]:
@@ -226,6 +227,30 @@ class Trainer:
             torch.cuda.set_rng_state(st["cuda_rng"])
         self.elapsed = float(st.get("elapsed", 0.0))
         self.validations = json.loads(st.get("validations", "[]"))
+
+    def _apply_schedule(self, iteration: int) -> None:
+        """The configured schedule wins over the restored one, so a resumed run can be given new
+        milestones (decay sooner, or run on longer): the learning rate becomes what the new
+        schedule gives at ``iteration``. (MultiStepLR's saved state would otherwise keep the old
+        milestones and silently ignore the new ones.)"""
+        from collections import Counter
+
+        gamma = self.config.gamma
+        restored = sorted(self.scheduler.milestones.elements())
+        if restored == self.milestones and self.scheduler.gamma == gamma:
+            return
+        self.scheduler.milestones = Counter(self.milestones)
+        self.scheduler.gamma = gamma
+        passed = sum(1 for m in self.milestones if m <= iteration)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * gamma**passed
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        _log.warning(
+            "resumed with milestones %s (the checkpoint's run had %s): learning rate now %g",
+            ",".join(map(str, self.milestones)),
+            ",".join(map(str, restored)),
+            self.optimizer.param_groups[0]["lr"],
+        )
 
     def _training_state(self, iteration: int) -> dict[str, Any]:
         return {
@@ -463,10 +488,12 @@ class Trainer:
 
 
 def default_channels_last(device_type: str, amp: bool) -> bool:
-    """Channels-last convolutions unless told otherwise: on CUDA (the layout tensor cores want), and
-    on the CPU in fp32, where it made GaitBase's step 15-28 % faster on this project's CPU (torch
-    2.14); under bf16 autocast it changed nothing there, so it stays off (docs/training.md)."""
-    return device_type == "cuda" or (device_type == "cpu" and not amp)
+    """Channels-last convolutions unless told otherwise: on CUDA (the layout tensor cores want).
+    On the CPU it was 15-28 % faster in fp32 on one EPYC and crashed oneDNN's backward on another
+    (AVX-512, narrow convolutions: docs/training.md), so there it is opt-in; ``amp`` changes
+    nothing (kept for callers that pass the autocast setting)."""
+    del amp
+    return device_type == "cuda"
 
 
 def thread_candidates(cores: int) -> list[int]:
