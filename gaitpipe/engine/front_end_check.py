@@ -68,7 +68,7 @@ def extract_walks(
     background = sorted(Path(videos).glob("*-bkgrd-*"))
     options = {"background": str(background[0])} if segmenter == "bgsub" and background else {}
     names = [f"{p.name}:{p.stat().st_size}" for p, _ in listed]
-    key = "|".join([segmenter, str(options.get("background", "")), *names])
+    key = "|".join([segmenter, Path(options.get("background", "")).name, *names])  # not where the folder is
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"front-end-{segmenter}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
