@@ -106,6 +106,22 @@ class PackedSource:
         return np.unpackbits(packed, axis=-1) * np.uint8(255)
 
 
+def merge_packs(first: PackedSource, second: PackedSource) -> PackedSource:
+    """One source holding ``first``'s sequences then ``second``'s (e.g. CASIA-B plus synthetic
+    training identities). The two must not share a subject id: their people are different."""
+    shared = {s.subject for s in first.sequences} & {s.subject for s in second.sequences}
+    if shared:
+        some = ", ".join(sorted(shared)[:3])
+        raise InputError(f"{first.path} and {second.path} share subject ids ({some}...): they must be different people")
+    merged = object.__new__(PackedSource)
+    merged.path = first.path
+    merged._bits = np.concatenate([first.bits, second.bits])
+    merged._offsets = np.concatenate([first.frame_offsets, first.frame_offsets[-1] + second.frame_offsets[1:]])
+    merged.sequences = first.sequences + second.sequences
+    merged.description = f"{first.description} + {second.description}"
+    return merged
+
+
 def write_pack(path: str | Path, sequences: Iterable[tuple[str, str, str, np.ndarray]]) -> Path:
     """Write ``(subject, condition, view, uint8 [T, 64, 64])`` sequences as a pack (``.xz`` -> compressed)."""
     path = Path(path)

@@ -44,7 +44,9 @@ class PKSampler(Sampler[list[int]]):
     """Batches of ``p`` subjects x ``k`` sequences from ``position`` on (endless unless ``stop``).
 
     Subjects are drawn without replacement within a batch; a subject with fewer than ``k``
-    sequences contributes repeats. ``next_batch()`` and iterating both advance ``position``;
+    sequences contributes repeats. With ``groups`` (0 or 1 per label) and ``share``,
+    ``round(p * share)`` of each batch's subjects come from group 1 and the rest from group 0.
+    ``next_batch()`` and iterating both advance ``position``;
     ``state_dict(position)`` records where a run stands for exact resumption.
     """
 
@@ -57,6 +59,8 @@ class PKSampler(Sampler[list[int]]):
         *,
         position: int = 0,
         stop: int | None = None,
+        groups: Sequence[int] | np.ndarray | None = None,
+        share: float | None = None,
     ) -> None:
         labels = np.asarray(labels)
         if p < 1 or k < 1:
@@ -66,6 +70,23 @@ class PKSampler(Sampler[list[int]]):
         self.label_ids = np.array(sorted(self.by_label))
         if len(self.label_ids) < p:
             raise InputError(f"batch asks for {p} subjects but the training data has only {len(self.label_ids)}")
+        # Two groups of people (e.g. real and synthetic) with a fixed share of each batch's P from group 1.
+        self.split: tuple[np.ndarray, np.ndarray, int] | None = None
+        if share is not None:
+            if groups is None:
+                raise InputError("a group share needs the group of every label")
+            group_of = np.asarray(groups)
+            second = round(p * share)
+            pools = (
+                np.array([lab for lab in self.label_ids if group_of[lab] == 0]),
+                np.array([lab for lab in self.label_ids if group_of[lab] == 1]),
+            )
+            if not 0 < second < p or len(pools[0]) < p - second or len(pools[1]) < second:
+                raise InputError(
+                    f"a share of {share} of {p} subjects per batch needs {p - second} + {second} subjects "
+                    f"in the two groups (they have {len(pools[0])} + {len(pools[1])}) and at least one of each"
+                )
+            self.split = (pools[0], pools[1], second)
         self.position = int(position)  #: number of the next batch
         self.stop = stop  #: number of the first batch not to draw (``None``: endless)
 
@@ -73,7 +94,17 @@ class PKSampler(Sampler[list[int]]):
         """Batch ``number`` of this sampler's run (the same every time it is asked for)."""
         rng = batch_rng(self.seed, STREAM_BATCH, number)
         batch: list[int] = []
-        for lab in rng.choice(self.label_ids, size=self.p, replace=False):
+        if self.split is None:
+            chosen = rng.choice(self.label_ids, size=self.p, replace=False)
+        else:
+            first, second, n_second = self.split
+            chosen = np.concatenate(
+                [
+                    rng.choice(first, size=self.p - n_second, replace=False),
+                    rng.choice(second, size=n_second, replace=False),
+                ]
+            )
+        for lab in chosen:
             pool = self.by_label[int(lab)]
             batch.extend(int(i) for i in rng.choice(pool, size=self.k, replace=len(pool) < self.k))
         return PKBatch(batch, number)

@@ -14,51 +14,64 @@ GREW and Gait3D ship official ID lists; pass their JSON files to use those lists
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gaitpipe.errors import InputError
 
+_ID = re.compile(r"([A-Za-z_]*)(\d+)")
+
 
 def parse_id_range(text: str, *, width: int | None = None) -> list[str]:
-    """``"001-062,070"`` -> ``["001", ..., "062", "070"]`` (zero-padded to the width written)."""
+    """``"001-062,070"`` -> ``["001", ..., "062", "070"]`` (zero-padded to the width written);
+    ids with a letter prefix range too: ``"syn0000-syn0199"`` (both ends with the same prefix)."""
     out: list[str] = []
     for part in str(text).replace(" ", "").split(","):
         if not part:
             continue
         lo, sep, hi = part.partition("-")
-        try:
-            if not sep:
-                out.append(part)
-                continue
-            a, b = int(lo), int(hi)
-        except ValueError:
-            raise InputError(f"bad subject range {part!r}: expected e.g. 001-062 or 001,005") from None
-        if b < a:
+        if not sep:
+            out.append(part)
+            continue
+        a, b = _ID.fullmatch(lo), _ID.fullmatch(hi)
+        if a is None or b is None or (b.group(1) and a.group(1) != b.group(1)):
+            raise InputError(f"bad subject range {part!r}: expected e.g. 001-062, 001,005 or syn0000-syn0199")
+        prefix, start, end = a.group(1), int(a.group(2)), int(b.group(2))
+        if end < start:
             raise InputError(f"bad subject range {part!r}: end before start")
-        w = width or len(lo)
-        out.extend(f"{i:0{w}d}" for i in range(a, b + 1))
+        w = width or len(a.group(2))
+        out.extend(f"{prefix}{i:0{w}d}" for i in range(start, end + 1))
     if not out:
         raise InputError(f"empty subject list {text!r}")
     return out
 
 
 def compact_ids(ids: Iterable[str]) -> str:
-    """Inverse of :func:`parse_id_range` for metadata: ``["001", "002", "003", "007"]`` -> ``"001-003,007"``."""
-    ids = sorted(set(ids), key=lambda s: (len(s), s))
+    """Inverse of :func:`parse_id_range` for metadata: ``["001", "002", "003", "007"]`` -> ``"001-003,007"``
+    (``syn0000``, ``syn0001`` -> ``syn0000-syn0001``)."""
+
+    def split(s: str) -> tuple[str, str]:
+        m = _ID.fullmatch(s)
+        return (m.group(1), m.group(2)) if m else (s, "")
+
+    ids = sorted(set(ids), key=lambda s: (split(s)[0], len(s), s))
     runs: list[list[str]] = []
     for s in ids:
-        if (
-            runs
-            and s.isdigit()
-            and runs[-1][-1].isdigit()
-            and len(s) == len(runs[-1][-1])
-            and int(s) == int(runs[-1][-1]) + 1
-        ):
-            runs[-1].append(s)
-        else:
-            runs.append([s])
+        prefix, digits = split(s)
+        if runs:
+            last_prefix, last_digits = split(runs[-1][-1])
+            if (
+                digits
+                and last_digits
+                and prefix == last_prefix
+                and len(digits) == len(last_digits)
+                and int(digits) == int(last_digits) + 1
+            ):
+                runs[-1].append(s)
+                continue
+        runs.append([s])
     return ",".join(r[0] if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 

@@ -25,6 +25,16 @@ class TrainConfig:
         help="Split file (OpenGait JSON) or casiab|oumvlp|grew|gait3d: its TRAIN_SET picks the training subjects.",
     )
     train_subjects: str | None = setting(None, help="Training subjects, e.g. 001-062 (overrides the split).")
+    extra_data: str | None = setting(
+        None,
+        help="A second pack whose subjects all train too (other people: e.g. synthetic walkers from "
+        "`gaitpipe synth-train-pack`); validation stays on --data.",
+    )
+    extra_share: float | None = setting(
+        None,
+        help="Share of each batch's P subjects drawn from --extra-data's people, 0-1 "
+        "(default: in proportion to the number of people).",
+    )
     iters: int = setting(60000, help="Training iterations.")
     batch: str = setting("8x16", help="P x K: subjects x sequences per batch.")
     frames: int = setting(30, help="Frames sampled per training sequence.")
@@ -53,6 +63,11 @@ class TrainConfig:
         None, help="Channels-last convolutions (default: on for CUDA; on the CPU only when asked, see docs)."
     )
     resume: str | None = setting(None, help="Checkpoint of an earlier run (its .state.pt must sit next to it).")
+    init_from: str | None = setting(
+        None,
+        help="Start a new run from this checkpoint's weights (fresh optimiser, schedule and iteration count; "
+        "the classifier grows to the run's training subjects, the checkpoint's own keep their places).",
+    )
     out: str = setting("runs/train", help="Output folder for checkpoints, log and loss curve.")
     val_every: int = setting(0, help="Validate every N iterations, and before the first (0: never).")
     val_subjects: str | None = setting(None, help="Held-out validation subjects, e.g. 063-074.")
@@ -105,6 +120,17 @@ class TrainConfig:
         parse_augment(self.augment)
         if not 0.0 <= self.augment_rate <= 1.0:
             raise SettingError(f"augment_rate must be between 0 and 1, got {self.augment_rate}", "augment_rate")
+        if self.extra_share is not None:
+            if self.extra_data is None:
+                raise SettingError("extra_share needs extra_data", "extra_share", "extra_data")
+            if not 0.0 < self.extra_share < 1.0:
+                raise SettingError(
+                    f"extra_share must be between 0 and 1 (exclusive), got {self.extra_share}", "extra_share"
+                )
+        if self.resume and self.init_from:
+            raise SettingError(
+                "resume continues a run, init_from starts a new one from its weights: pass one", "resume", "init_from"
+            )
         if self.data_on_device and parse_augment(self.augment):
             raise SettingError(
                 "augmentations run in loader processes; drop data_on_device or augment", "augment", "data_on_device"

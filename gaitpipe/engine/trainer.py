@@ -104,6 +104,10 @@ class Trainer:
         train_subjects = sorted(set(wanted_train) & set(available))
         if not train_subjects:
             raise InputError(f"no training subjects of {c.train_subjects or c.split} in {c.data}")
+        self.extra_subjects: list[str] = []
+        if c.extra_data:
+            self.source, self.extra_subjects = _with_extra_people(self.source, c.extra_data)
+            train_subjects = sorted(set(train_subjects) | set(self.extra_subjects))
         if wanted_val and set(wanted_val) & set(train_subjects):
             raise InputError("validation subjects overlap the training subjects")
 
@@ -124,6 +128,8 @@ class Trainer:
                 reason = str(exc).splitlines()[0][:200]
                 raise InputError(f"cannot read training state {state_file}: {reason}") from None
             self.start_iter = int(self.resume_state["iteration"])
+        elif c.init_from:
+            model = _initial_weights(Path(c.init_from), c.arch, len(train_subjects))
         else:
             overrides = dict(c.model_overrides)
             overrides.setdefault("num_classes", len(train_subjects))
@@ -151,7 +157,13 @@ class Trainer:
             self.val_set = GaitDataset(self.source, subjects=wanted_val, views=views, kind=kind)
         self.sampling = c.sampling or model.spec.sampling
         # Batch i (its sequences and their frames) depends on (seed, i) alone: see gaitpipe.data.loader.
-        self.sampler = PKSampler(self.train_set.labels, self.p, self.k, seed=c.seed, stop=c.iters)
+        groups = None
+        if c.extra_share is not None:
+            extra = set(self.extra_subjects)
+            groups = np.array([s in extra for s in self.train_set.subjects], dtype=np.int64)
+        self.sampler = PKSampler(
+            self.train_set.labels, self.p, self.k, seed=c.seed, stop=c.iters, groups=groups, share=c.extra_share
+        )
         augmenter = SilhouetteAugmenter(parse_augment(c.augment), rate=c.augment_rate)
         self.samples = TrainSamples(self.train_set, c.frames, self.sampling, seed=c.seed, augment=augmenter)
         self.workers = default_workers() if c.workers is None else c.workers
@@ -485,6 +497,32 @@ class Trainer:
         from gaitpipe.engine.plots import plot_log
 
         return plot_log(self.log_path, self.plot_path, title=f"{self.model.preset or self.config.arch} training")
+
+
+def _with_extra_people(source: Any, extra_path: str) -> tuple[Any, list[str]]:
+    """``source`` with every sequence of the pack ``extra_path`` appended, and the extra subjects."""
+    from gaitpipe.data.packed import PackedSource, merge_packs
+    from gaitpipe.data.sources import open_source
+
+    extra = open_source(extra_path)
+    if not isinstance(source, PackedSource) or not isinstance(extra, PackedSource):
+        raise SettingError("extra_data needs data and extra_data to be .npz/.npz.xz packs", "extra_data")
+    return merge_packs(source, extra), sorted({s.subject for s in extra.sequences})
+
+
+def _initial_weights(path: Path, arch: str, classes: int) -> Any:
+    """The model of checkpoint ``path`` to start a new run from, its classifier widened to ``classes``."""
+    from gaitpipe.models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(path)
+    if meta.get("preset") != arch.replace("_", "-") and meta.get("arch") != arch:
+        raise SettingError(f"init_from checkpoint {path} holds {meta.get('preset')}, not {arch}", "init_from")
+    if model.num_classes < classes:
+        try:
+            model.grow_classes(classes)
+        except ValueError as exc:
+            raise SettingError(f"init_from {path.name}: {exc}", "init_from") from None
+    return model
 
 
 def default_channels_last(device_type: str, amp: bool) -> bool:

@@ -90,6 +90,19 @@ class GaitEncoder(nn.Module):
         """Training identities the classifier distinguishes (every architecture's config has them)."""
         return int(self.config.num_classes)
 
+    def grow_classes(self, classes: int) -> None:
+        """Widen the identity classifier to ``classes`` training identities (a run that starts from
+        these weights with more people, e.g. synthetic ones): the existing classes keep their
+        weights and indices, the new ones start as a fresh classifier's."""
+        from gaitpipe.models.layers import SeparateBNNecks
+
+        necks = [m for m in self.modules() if isinstance(m, SeparateBNNecks)]
+        if not necks:
+            raise ValueError(f"{self.arch} has no BNNeck classifier to widen")
+        for neck in necks:
+            neck.grow(classes)
+        self.config = dataclasses.replace(self.config, num_classes=int(classes))
+
     def use_input_kind(self, kind: InputKind) -> None:
         """Train (and record in the weights) on ``kind`` input. Only encoders whose config holds an
         input kind (GaitNet) can switch; the others accept their own kind only."""

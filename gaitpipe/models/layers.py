@@ -86,6 +86,15 @@ class SeparateBNNecks(nn.Module):
         self.bn1d = nn.BatchNorm1d(parts * dim)
         self.fc_bin = nn.Parameter(nn.init.xavier_uniform_(torch.empty(parts, dim, classes)))
 
+    def grow(self, classes: int) -> None:
+        """More classes: the first ones keep their weights (see ``GaitEncoder.grow_classes``)."""
+        old = self.fc_bin.detach()
+        if classes < old.shape[2]:
+            raise ValueError(f"cannot shrink the classifier from {old.shape[2]} to {classes} classes")
+        grown = nn.init.xavier_uniform_(torch.empty(self.parts, self.dim, classes, dtype=old.dtype, device=old.device))
+        grown[..., : old.shape[2]] = old
+        self.fc_bin = nn.Parameter(grown)
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """The BNNeck features alone (``[n, P, D]``), without the classifier."""
         n = x.shape[0]

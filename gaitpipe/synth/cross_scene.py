@@ -181,7 +181,10 @@ def _check(people: int, scenes: int) -> None:
         raise SettingError(f"the number of scenes must be between 2 and 100, got {scenes}", "scenes")
 
 
-def _render(jobs: list[tuple[Person, SceneSetup, int]], size: tuple[int, int], what: str, progress: bool) -> list:
+def render_walk_jobs(
+    jobs: list[tuple[Person, SceneSetup, int]], size: tuple[int, int], what: str, progress: bool
+) -> list[np.ndarray]:
+    """Each ``(person, scene, noise seed)`` walk rendered and normalised (a progress bar says ``what``)."""
     out = []
     with progress_bar(len(jobs), what, unit="walk", enabled=progress) as bar:
         for person, setup, jitter in jobs:
@@ -222,7 +225,7 @@ def render_cross_scene(
             # other clothes (colours) in the second place, as on another day
             worn = person if k == 0 else replace(person, clothing=Clothing.random(np.random.default_rng([seed, 31, i])))
             jobs.append((worn, setups[s], hash_str(f"{seed}/{i}/{k}")))
-    sils = _render(jobs, size, "rendering cross-scene walks", progress)
+    sils = render_walk_jobs(jobs, size, "rendering cross-scene walks", progress)
     meta = {"kind": "cross-scene", "people": people, "scenes": scenes, "seed": seed, "size": list(size)}
     meta |= {"views": list(views), "both_directions": both_directions}
     meta["setups"] = [_setup_dict(s) for s in setups]
@@ -244,7 +247,7 @@ def render_cohort_walkers(
         person = Person.random(np.random.default_rng([seed, 41, i]), f"c{i:03d}")
         setup = random_setup(np.random.default_rng([seed, 43, i]), f"c{i:03d}")
         jobs.append((person, setup, hash_str(f"cohort/{seed}/{i}")))
-    sils = _render(jobs, size, "rendering cohort walkers", progress)
+    sils = render_walk_jobs(jobs, size, "rendering cohort walkers", progress)
     meta = {"kind": "cohort", "people": people, "seed": seed, "size": list(size)}
     return WalkerSet(
         sils, np.array([p.person_id for p, _, _ in jobs]), np.array([s.scene_id for _, s, _ in jobs]), meta
@@ -293,4 +296,5 @@ __all__ = [
     "random_setup",
     "render_cohort_walkers",
     "render_cross_scene",
+    "render_walk_jobs",
 ]
