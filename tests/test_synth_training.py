@@ -109,6 +109,8 @@ def test_run_from_weights_grows_the_classifier_with_synthetic_people(packs, tmp_
     assert grown.num_classes == 4 + 3
     assert meta["training_data"]["train_subjects"] == "001-004,syn0000-syn0002"
     assert meta["training"]["iterations"] == 3  # a new run: its own iteration count
+    assert meta["training_data"]["extra_share"] == 0.25 and meta["training_data"]["extra_data"] == str(synth)
+    assert meta["training"]["init_from"].endswith("gaitbase-small.pt")
     # the first two iterations moved the old classes' weights only by training, not by re-initialising
     before = start.bnnecks.fc_bin.detach()
     after = grown.bnnecks.fc_bin.detach()[..., :4]
