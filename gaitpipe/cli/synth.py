@@ -93,7 +93,9 @@ def synth_train_pack_command(
     walks_per_scene: int = typer.Option(
         2, "--walks-per-scene", help="Walks per person and scene (the second goes the other way)."
     ),
-    seed: int = typer.Option(2000, "--seed", help="Random seed (keep it off 0 and 1: the cross-scene check's sets)."),
+    seed: int = typer.Option(
+        2000, "--seed", help="Random seed (people and scenes come from seed streams the cross-scene check never uses)."
+    ),
     size: str = typer.Option("320x240", "--size", help="Frame size WIDTHxHEIGHT the walkers are rendered at."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:

@@ -48,8 +48,8 @@ def _check(people: int, scenes: int, scenes_per_person: int, walks_per_scene: in
 
 def render_training_walkers(
     *,
-    people: int = 120,
-    scenes: int = 40,
+    people: int = 200,
+    scenes: int = 50,
     scenes_per_person: int = 3,
     walks_per_scene: int = 2,
     seed: int = 2000,
