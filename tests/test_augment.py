@@ -143,3 +143,16 @@ def test_rate_outside_zero_one_is_refused() -> None:
         SilhouetteAugmenter(["erase"], rate=1.5)
     with pytest.raises(SettingError, match="augment_rate must be between 0 and 1"):
         TrainConfig(arch="gaitbase-small", data="x.npz", augment="real", augment_rate=-0.1).check()
+
+
+def test_probability_override_applies_every_chosen_augmentation() -> None:
+    """probability=1 (the corruption benchmark's setting) erases every sequence, whatever
+    PROBABILITY says; 0 leaves them all alone; outside 0-1 is refused."""
+    frames = np.full((3, 64, 64), 255, np.uint8)
+    rng = np.random.default_rng(1)
+    sure = SilhouetteAugmenter(["erase"], probability=1.0)
+    assert not any(np.array_equal(sure(frames, rng), frames) for _ in range(50))
+    never = SilhouetteAugmenter(["erase"], probability=0.0)
+    assert all(np.array_equal(never(frames, rng), frames) for _ in range(50))
+    with pytest.raises(SettingError, match="augment probability must be between 0 and 1"):
+        SilhouetteAugmenter(["erase"], probability=2.0)

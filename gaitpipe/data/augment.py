@@ -86,11 +86,16 @@ def _disc_mask(shape: tuple[int, int], centres: np.ndarray, radii: np.ndarray) -
 class SilhouetteAugmenter:
     """Applies the chosen augmentations to one sequence of 64 x 64 uint8 silhouettes at a time."""
 
-    def __init__(self, names: Sequence[str], rate: float = 1.0) -> None:
+    def __init__(self, names: Sequence[str], rate: float = 1.0, probability: float | None = None) -> None:
+        """``probability``: every chosen augmentation's chance per sequence (None: :data:`PROBABILITY`;
+        1 applies each of them to every sequence, as the corruption benchmark does)."""
         if not 0.0 <= rate <= 1.0:
             raise SettingError(f"augment rate must be between 0 and 1, got {rate}", "augment_rate")
+        if probability is not None and not 0.0 <= probability <= 1.0:
+            raise SettingError(f"augment probability must be between 0 and 1, got {probability}", "augment")
         self.names = parse_augment(list(names))
         self.rate = rate
+        self.probability = {n: PROBABILITY[n] if probability is None else probability for n in self.names}
 
     def __bool__(self) -> bool:
         return bool(self.names)
@@ -102,7 +107,7 @@ class SilhouetteAugmenter:
         # rate 1 draws nothing extra, so runs started before the rate existed resume identically.
         if self.rate < 1.0 and rng.random() >= self.rate:
             return frames.copy()
-        picked = {n for n in self.names if rng.random() < PROBABILITY[n]}
+        picked = {n for n in self.names if rng.random() < self.probability[n]}
         out = frames.copy()
         geometric = picked & {"edges", "holes", "shadow", "cut", "rotate"}
         if geometric:

@@ -406,7 +406,8 @@ class Trainer:
         atomic_write_json(self.out / "config.json", asdict(c))
         if self.val_set is not None and self.start_iter == 0:
             rec = self.validate(0)
-            progress_write(f"iter 0 (untrained) validation: {_fmt_metrics(rec['metrics'])}")
+            start = f"start weights of {Path(c.init_from).name}" if c.init_from else "untrained"
+            progress_write(f"iter 0 ({start}) validation: {_fmt_metrics(rec['metrics'])}")
         it = self.start_iter
         last_loss: float | None = None
         window: list[torch.Tensor] = []  # losses since the last log line, still on the device
