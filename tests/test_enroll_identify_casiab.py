@@ -66,7 +66,11 @@ def test_enrol_nm01_identify_other_walks(tmp_path, casiab_videos, trained_weight
             )
         )
     with capsys.disabled():
-        print(f"\nweights {trained_weights.name}, segmenter {SEGMENTER}, threshold {pipe.threshold:.3f}")
+        _, used, margin = pipe.decision_rule()  # the scale identify decided on (AS-norm when calibrated)
+        print(
+            f"\nweights {trained_weights.name}, segmenter {SEGMENTER}, threshold {used.value:.3f} "
+            f"({used.scale}), margin {margin.value:.3f}"
+        )
         print(f"{'subject':>7} {'walk':>6} {'frames':>6} {'top-1':>6} {'score':>6} {'2nd':>5} {'score':>6}  decision")
         for s, c, n, t1, s1, t2, s2, d in rows:
             print(f"{s:>7} {c:>6} {n:>6} {t1:>6} {s1:6.3f} {t2:>5} {s2:6.3f}  {d}{'' if t1 == s else '   <- wrong'}")
