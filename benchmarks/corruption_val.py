@@ -53,9 +53,7 @@ def corrupted_dataset(dataset: Any, fault: str | None, seed: int) -> Any:
             self.__dict__.update(dataset.__dict__)
 
         def test_sample(self, i: int, max_frames: int | None = None) -> Sample:
-            n = self.length(i)
-            idx = None if max_frames is None or n <= max_frames else np.arange(max_frames)
-            frames = self.source.load(self.indices[i], idx, kind=self.kind)
+            frames = self.test_frames(i, max_frames)
             if self.info(i).condition not in GALLERY_CONDITIONS:
                 # one stream per (sequence, fault): every model sees the same corrupted probe
                 rng = np.random.default_rng([seed, self.indices[i], sum(map(ord, fault))])

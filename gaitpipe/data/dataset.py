@@ -104,12 +104,15 @@ class GaitDataset:
         frames = self.source.load(self.indices[i], idx, kind=self.kind)
         return Sample(to_input(frames), int(self.labels[i]), i)
 
-    def test_sample(self, i: int, max_frames: int | None = None) -> Sample:
-        """Every frame of sequence ``i`` (or its first ``max_frames``)."""
+    def test_frames(self, i: int, max_frames: int | None = None) -> np.ndarray:
+        """Every stored frame of sequence ``i`` (or its first ``max_frames``), as stored (uint8)."""
         n = self.length(i)
         idx = None if max_frames is None or n <= max_frames else np.arange(max_frames)
-        frames = self.source.load(self.indices[i], idx, kind=self.kind)
-        return Sample(to_input(frames), int(self.labels[i]), i)
+        return self.source.load(self.indices[i], idx, kind=self.kind)
+
+    def test_sample(self, i: int, max_frames: int | None = None) -> Sample:
+        """Every frame of sequence ``i`` (or its first ``max_frames``)."""
+        return Sample(to_input(self.test_frames(i, max_frames)), int(self.labels[i]), i)
 
     def collate_train(self, indices: list[int], num_frames: int, mode: str, rng: np.random.Generator):
         """A training batch: ``(frames [n, num_frames, ...] float32, labels [n] int64)`` as numpy."""
