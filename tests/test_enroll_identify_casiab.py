@@ -18,7 +18,7 @@ SUBJECTS = ["001", "002", "003", "004"]
 NM_PROBES = [(s, c) for s in SUBJECTS for c in ("nm-05", "nm-06")]
 BGCL_PROBES = [("001", c) for c in ("bg-01", "bg-02", "cl-01", "cl-02")]
 #: Of 001's four bag/coat walks, how many must be top-1 correct among the 4 enrolled subjects.
-#: The default weights (gaitbase-quarter-casiab54-synth-noaug, bgsub silhouettes) get 4/4: every one
+#: The default weights (gaitbase-quarter-casiab54-synth-f30, bgsub silhouettes) get 4/4: every one
 #: of the 12 probes is best-matched right (12 / 12 in docs/evaluation.md's table of real-video
 #: checks); 3 leaves one probe of margin.
 BG_CL_MIN_CORRECT = 3

@@ -95,7 +95,7 @@ def test_installed_wheel_finds_default_weights_and_runs_the_demo(installed, tmp_
     listed = _run([str(bin_dir / "gaitpipe"), "weights", "list", "--json"], env=env, cwd=tmp_path)
     rows = json.loads(listed.stdout)
     (default,) = [r for r in rows if r["default"]]
-    assert default["name"] == "gaitbase-quarter-casiab54-synth-noaug" and "error" not in default
+    assert default["name"] == "gaitbase-quarter-casiab54-synth-f30" and "error" not in default
     assert Path(default["path"]).is_relative_to(Path(where.stdout.strip()).parent / "_weights")
 
     demo = _run([str(bin_dir / "gaitpipe"), "demo", "--device", "cpu"], env=env, cwd=tmp_path, timeout=300)
